@@ -1,0 +1,38 @@
+# The two commands: `make run` (demo on an embedded PostgreSQL) and `make test` (everything CI checks).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup run serve test lint check bench
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make run    set up .venv and run the service with demo data on an embedded PostgreSQL"
+	@echo "make test   set up .venv, run the linters and the whole test suite"
+	@echo "make bench  run the benchmarks in bench/ (figures and ratios, see bench/README.md)"
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+run: setup
+	$(BIN)/usage-ledger demo
+
+serve: setup
+	$(BIN)/usage-ledger serve
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/python -m pytest -p no:cacheprovider -rs
+
+bench: setup
+	$(BIN)/python -m bench.ingest

@@ -1,0 +1,89 @@
+"""Shared bench plumbing: a PostgreSQL database, a ledger service process, JSON results."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+
+from ledger_service.storage.embedded import embedded_database_url
+
+RESULTS_DIR = Path(__file__).parent / "results"
+BENCH_INGEST_KEY = "bench-ingest-key"
+
+
+@contextmanager
+def bench_database() -> Iterator[str]:
+    """A fresh database on DATABASE_URL's server, or on an embedded server in a temp dir."""
+    with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
+        admin = os.environ.get("DATABASE_URL") or embedded_database_url(
+            Path(tmp), database="postgres", delete_on_exit=True
+        )
+        name = f"bench_{uuid.uuid4().hex[:10]}"
+        asyncio.run(_admin(admin, f'CREATE DATABASE "{name}"'))
+        try:
+            yield urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))
+        finally:
+            asyncio.run(_admin(admin, f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+async def _admin(dsn: str, statement: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def ledger_process(database_url: str, port: int = 18799) -> Iterator[str]:
+    """`usage-ledger serve` in its own process, as in production; yields its base URL."""
+    env = {**os.environ, "DATABASE_URL": database_url, "LEDGER_INGEST_KEYS": BENCH_INGEST_KEY}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ledger_service.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"ledger at {url} did not become ready")
+
+
+def machine() -> dict[str, object]:
+    return {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform}
+
+
+def write_results(name: str, results: dict[str, object]) -> Path:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **results}, indent=2, default=str))
+    return path

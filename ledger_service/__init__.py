@@ -1,0 +1,1 @@
+"""The usage-ledger service: ingest, storage and read APIs on PostgreSQL (TimescaleDB when present)."""

@@ -1,0 +1,1 @@
+"""HTTP controllers: a few lines each, the work happens in the service modules."""

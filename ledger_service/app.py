@@ -1,0 +1,115 @@
+"""create_app(): the Litestar application, wired by one init plugin from one Settings object."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from litestar import Litestar, Request, Response
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins import InitPluginProtocol
+
+from ledger_service.api.health import healthz, readyz
+from ledger_service.api.ingest import ingest_events
+from ledger_service.errors import LedgerError
+from ledger_service.ingest.service import IngestService
+from ledger_service.settings import Settings
+from ledger_service.storage.database import open_database
+from ledger_service.storage.ledger import LedgerRepository
+
+log = logging.getLogger(__name__)
+
+_PRUNE_INTERVAL_SECONDS = 3600
+
+
+def _error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def ledger_error_handler(_: Request[object, object, object], exc: LedgerError) -> Response[object]:
+    if exc.status >= 500:
+        log.error("request failed: %s", exc.message)
+    return Response(_error_body(exc.code, exc.message), status_code=exc.status)
+
+
+def http_error_handler(_: Request[object, object, object], exc: HTTPException) -> Response[object]:
+    """Litestar's own 4xx (404, 405, validation) in the same envelope as ours."""
+    code = "not_found" if exc.status_code == 404 else "http_error"
+    return Response(_error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+
+def unexpected_error_handler(_: Request[object, object, object], exc: Exception) -> Response[object]:
+    log.exception("unhandled error", exc_info=exc)
+    return Response(_error_body("internal_error", "internal error; see the service log"), status_code=500)
+
+
+class LedgerPlugin(InitPluginProtocol):
+    """Owns the service's resources for the app's lifetime: database pool, repository, services."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
+        database = await open_database(self.settings)
+        repository = LedgerRepository(database.pool)
+        app.state.database = database
+        app.state.repository = repository
+        app.state.ingest = IngestService(repository, self.settings)
+        pruner = asyncio.create_task(self._prune_forever(repository))
+        try:
+            yield
+        finally:
+            pruner.cancel()
+            await database.close()
+
+    async def _prune_forever(self, repository: LedgerRepository) -> None:
+        while True:
+            try:
+                removed = await repository.prune_idempotency_keys(self.settings.dedup_retention_days)
+                if removed:
+                    log.info("pruned %d idempotency keys past retention", removed)
+            except Exception:
+                log.exception("pruning idempotency keys failed; will retry")
+            await asyncio.sleep(_PRUNE_INTERVAL_SECONDS)
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.state = State({"settings": self.settings})
+        app_config.lifespan = [*app_config.lifespan, self.lifespan]
+        app_config.route_handlers = [*app_config.route_handlers, healthz, readyz, ingest_events]
+        app_config.dependencies.update(
+            {
+                "database": Provide(_state_getter("database"), sync_to_thread=False),
+                "ingest": Provide(_state_getter("ingest"), sync_to_thread=False),
+            }
+        )
+        app_config.exception_handlers.update(
+            {
+                LedgerError: ledger_error_handler,
+                HTTPException: http_error_handler,
+                Exception: unexpected_error_handler,
+            }
+        )
+        return app_config
+
+
+def _state_getter(name: str) -> object:
+    def get(state: State) -> object:
+        return state[name]
+
+    return get
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings()
+    return Litestar(
+        plugins=[LedgerPlugin(settings)],
+        openapi_config=OpenAPIConfig(title="usage-ledger", version="0.1.0", path="/schema"),
+        debug=False,
+    )

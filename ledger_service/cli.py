@@ -1,0 +1,97 @@
+"""The `usage-ledger` command: serve, migrate, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from ledger_service.settings import DEV_INGEST_KEY, Settings
+
+_DESCRIPTION = """\
+usage-ledger: a usage-metering ledger for Twilio, SendGrid and OpenAI usage.
+
+With no DATABASE_URL, every command starts a project-local PostgreSQL under LEDGER_DATA_DIR (.data/).
+Environment: DATABASE_URL, LEDGER_INGEST_KEYS (comma-separated), LEDGER_SECRET_KEY, LEDGER_DATA_DIR,
+LEDGER_STORAGE (auto|timescaledb|postgres); see README.md for all of them.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="usage-ledger", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the HTTP service (migrates the database first)")
+    demo = commands.add_parser(
+        "demo", help="seed a few tenants with 30 days of synthetic usage, print the URLs, then serve"
+    )
+    for sub in (serve, demo):
+        sub.add_argument("--host", default=None, help="address to bind (default LEDGER_HOST or 127.0.0.1)")
+        sub.add_argument("--port", type=int, default=None, help="port (default LEDGER_PORT or 8000)")
+    commands.add_parser("migrate", help="apply pending database migrations and exit")
+    return parser
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from ledger_service.app import create_app
+
+    settings.check_safe_to_bind(host)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+
+
+async def _migrate(settings: Settings) -> None:
+    from ledger_service.storage.database import open_database
+
+    database = await open_database(settings)
+    await database.close()
+    print(f"database is migrated ({database.variant} storage)")
+
+
+async def _seed(settings: Settings) -> dict[str, int]:
+    from ledger_service.demo import seed_demo
+    from ledger_service.ingest.service import IngestService
+    from ledger_service.storage.database import open_database
+    from ledger_service.storage.ledger import LedgerRepository
+
+    database = await open_database(settings)
+    try:
+        return await seed_demo(IngestService(LedgerRepository(database.pool), settings))
+    finally:
+        await database.close()
+
+
+def _print_demo_urls(settings: Settings, host: str, port: int, stored: dict[str, int]) -> None:
+    base = f"http://{host}:{port}"
+    print(f"demo data: {', '.join(f'{t} (+{n} events)' for t, n in stored.items())}")
+    print(f"  API docs:   {base}/schema/swagger")
+    print(f"  health:     {base}/healthz   {base}/readyz")
+    key = settings.ingest_key_values()[0] if settings.ingest_keys else DEV_INGEST_KEY
+    print(f"  ingest:     curl -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\")
+    print(f"                   -d '{{\"events\": [...]}}' {base}/api/usage/events")
+    sys.stdout.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    host = args.host if getattr(args, "host", None) else settings.host
+    port = args.port if getattr(args, "port", None) else settings.port
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+    elif args.command == "serve":
+        _serve(settings, host, port)
+    elif args.command == "demo":
+        stored = asyncio.run(_seed(settings))
+        _print_demo_urls(settings, host, port, stored)
+        _serve(settings, host, port)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

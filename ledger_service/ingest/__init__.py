@@ -1,0 +1,1 @@
+"""Ingest: validating usage events against the registry and storing them exactly once."""

@@ -1,0 +1,81 @@
+"""Service settings, read once from the environment in the CLI / create_app() and passed down."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# A fixed key keeps local runs and the demo working with nothing configured; `serve` refuses it
+# (and an empty key list) on a non-loopback address, see Settings.check_safe_to_bind().
+DEV_INGEST_KEY = "dev-ingest-key"
+DEV_SECRET_KEY = "dev-secret-key-change-me-please-0123456789"  # noqa: S105 - refused off loopback
+
+
+class Settings(BaseSettings):
+    """Every setting has an environment variable; names are listed in README.md and replit.md."""
+
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
+
+    database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "LEDGER_DATABASE_URL"))
+    data_dir: Path = Path(".data")
+    storage: Literal["auto", "timescaledb", "postgres"] = "auto"
+    ingest_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=lambda: [SecretStr(DEV_INGEST_KEY)])
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Ingest limits. Each is named in the error a client gets when it is exceeded.
+    max_batch_events: int = Field(default=10_000, ge=1)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_metadata_bytes: int = Field(default=8 * 1024, ge=2)
+    max_metadata_depth: int = Field(default=16, ge=1)
+    late_window_days: int = Field(default=35, ge=1)
+    future_skew_seconds: int = Field(default=300, ge=0)
+    # Idempotency keys are kept this long after they were claimed; must exceed the late window so a
+    # retry of any event the ledger would still accept is recognised.
+    dedup_retention_days: int = Field(default=40, ge=1)
+    # Monthly partitions (plain PostgreSQL) created ahead of the current month.
+    partitions_ahead_months: int = Field(default=2, ge=0)
+    pool_min_size: int = Field(default=2, ge=1)
+    pool_max_size: int = Field(default=8, ge=1)
+
+    @field_validator("ingest_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("dedup_retention_days")
+    @classmethod
+    def _retention_covers_late_window(cls, value: int, info: object) -> int:
+        late = getattr(info, "data", {}).get("late_window_days", 35)
+        if value <= late:
+            raise ValueError(f"must be greater than late_window_days ({late}) so retries stay deduplicated")
+        return value
+
+    def ingest_key_values(self) -> list[str]:
+        return [k.get_secret_value() for k in self.ingest_keys]
+
+    def check_safe_to_bind(self, host: str) -> None:
+        """Refuse default or missing secrets when the service is reachable from other machines."""
+        if _is_loopback(host):
+            return
+        keys = self.ingest_key_values()
+        if not keys or DEV_INGEST_KEY in keys:
+            raise ValueError(f"refusing to listen on {host}: set LEDGER_INGEST_KEYS to your own ingest keys")
+        if self.secret_key.get_secret_value() == DEV_SECRET_KEY:
+            raise ValueError(f"refusing to listen on {host}: set LEDGER_SECRET_KEY to a secret of your own")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,17 @@
+-- name: timescaledb_status
+SELECT
+    EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') AS installed,
+    EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available,
+    current_setting('shared_preload_libraries') LIKE '%timescaledb%' AS preloaded;
+
+-- name: ensure_partition
+SELECT ledger_ensure_partition($1);
+
+-- name: prune_idempotency_keys
+-- Bounded batches keep each delete short; the caller loops until fewer than $2 rows go.
+DELETE FROM usage_idempotency_keys
+WHERE ctid IN (
+    SELECT ctid FROM usage_idempotency_keys
+    WHERE claimed_at < now() - make_interval(days => $1)
+    LIMIT $2
+);

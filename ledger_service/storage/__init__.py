@@ -1,0 +1,1 @@
+"""The only package that talks to PostgreSQL: connection, migrations, partitions and repositories."""

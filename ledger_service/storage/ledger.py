@@ -1,0 +1,81 @@
+"""The ledger repository: set-based, exactly-once inserts and partition upkeep."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from uuid import UUID
+
+import asyncpg
+
+from ledger_service.storage.sql import query
+
+
+@dataclass(slots=True)
+class NewEvents:
+    """A batch of validated events in column form, ready for one unnest() insert."""
+
+    ids: list[UUID] = field(default_factory=list)
+    tenant_ids: list[str] = field(default_factory=list)
+    idempotency_keys: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    event_types: list[str] = field(default_factory=list)
+    units: list[int] = field(default_factory=list)
+    metadata: list[str] = field(default_factory=list)
+    occurred_at: list[datetime] = field(default_factory=list)
+    trace_ids: list[str | None] = field(default_factory=list)
+    span_ids: list[str | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def columns(self) -> tuple[list[object], ...]:
+        return (
+            self.ids, self.tenant_ids, self.idempotency_keys, self.sources, self.event_types,
+            self.units, self.metadata, self.occurred_at, self.trace_ids, self.span_ids,
+        )  # fmt: skip
+
+
+def month_start(ts: datetime) -> datetime:
+    """The first instant of ts's month in UTC: the key of the partition that holds ts."""
+    utc = ts.astimezone(UTC)
+    return utc.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+class LedgerRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        # Partitions are never dropped by the service, so a month seen once needs no second round trip.
+        self._known_months: set[datetime] = set()
+        self._partition_lock = asyncio.Lock()
+
+    async def ensure_partitions(self, timestamps: Iterable[datetime]) -> None:
+        months = {month_start(ts) for ts in timestamps} - self._known_months
+        if not months:
+            return
+        async with self._partition_lock, self._pool.acquire() as conn:
+            for month in sorted(months - self._known_months):
+                await conn.fetchval(query("ensure_partition"), month)
+                self._known_months.add(month)
+
+    async def insert_batch(self, events: NewEvents) -> int:
+        """Store the events whose idempotency keys are new; return how many were stored."""
+        if not events:
+            return 0
+        await self.ensure_partitions(events.occurred_at)
+        async with self._pool.acquire() as conn:
+            stored: int = await conn.fetchval(query("insert_batch"), *events.columns())
+        return stored
+
+    async def prune_idempotency_keys(self, retention_days: int, batch: int = 10_000) -> int:
+        """Forget keys claimed more than retention_days ago; return how many were removed."""
+        removed = 0
+        async with self._pool.acquire() as conn:
+            while True:
+                status = await conn.execute(query("prune_idempotency_keys"), retention_days, batch)
+                count = int(status.split()[-1])
+                removed += count
+                if count < batch:
+                    return removed

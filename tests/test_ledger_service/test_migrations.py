@@ -1,0 +1,69 @@
+"""Migrations: all apply to an empty database, re-running is a no-op, edited ones are refused."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from ledger_service.errors import MigrationError
+from ledger_service.storage import migrations
+from tests.support.postgres import SQL
+
+
+async def _migrate(dsn: str, variant: str = "postgres") -> list[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await migrations.migrate(conn, variant)
+    finally:
+        await conn.close()
+
+
+def test_all_migrations_apply_to_an_empty_database_once(database_url: str, sql: SQL) -> None:
+    expected = [m.name for m in migrations.discover("postgres")]
+    assert asyncio.run(_migrate(database_url)) == expected
+    assert asyncio.run(_migrate(database_url)) == []
+    recorded = sql.fetch("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
+    assert [r["name"] for r in recorded] == expected
+    assert all(len(r["checksum"]) == 64 for r in recorded)
+    assert sql.fetchval("SELECT value FROM ledger_meta WHERE key = 'storage_variant'") == "postgres"
+    assert sql.fetchval("SELECT relkind FROM pg_class WHERE relname = 'usage_ledger'") == b"p"
+
+
+def test_concurrent_migrators_apply_each_migration_once(database_url: str, sql: SQL) -> None:
+    async def both() -> list[list[str]]:
+        return list(await asyncio.gather(_migrate(database_url), _migrate(database_url)))
+
+    first, second = asyncio.run(both())
+    assert sorted([len(first), len(second)]) == [0, len(migrations.discover("postgres"))]
+
+
+def test_an_edited_applied_migration_is_refused(database_url: str, sql: SQL) -> None:
+    asyncio.run(_migrate(database_url))
+    sql.execute("UPDATE schema_migrations SET checksum = repeat('0', 64) WHERE version = 2")
+    with pytest.raises(MigrationError, match="applied migrations are never edited"):
+        asyncio.run(_migrate(database_url))
+
+
+def test_the_storage_variant_cannot_change_under_a_database(database_url: str) -> None:
+    asyncio.run(_migrate(database_url))
+    with pytest.raises(MigrationError, match="created for the 'postgres' storage variant"):
+        asyncio.run(_migrate(database_url, "timescaledb"))
+
+
+def test_each_variant_has_one_file_per_version() -> None:
+    for variant in migrations.VARIANTS:
+        versions = [m.version for m in migrations.discover(variant)]
+        assert versions == sorted(set(versions))
+        assert versions[0] == 1
+
+
+def test_partition_function_creates_exact_month_bounds(database_url: str, sql: SQL) -> None:
+    asyncio.run(_migrate(database_url))
+    name = sql.fetchval("SELECT ledger_ensure_partition('2031-02-17T23:30:00-05:00')")
+    assert name == "usage_ledger_p2031_02"
+    bounds = sql.fetchval("SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = $1", name)
+    assert bounds == "FOR VALUES FROM ('2031-02-01 00:00:00+00') TO ('2031-03-01 00:00:00+00')"
+    # 23:30 at -05:00 on Feb 28 is already March in UTC.
+    assert sql.fetchval("SELECT ledger_ensure_partition('2031-02-28T23:30:00-05:00')") == "usage_ledger_p2031_03"
