@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
@@ -11,12 +12,12 @@ from ledger_service.errors import UnauthorizedError
 from ledger_service.settings import Settings
 
 
-def bearer_token(connection: ASGIConnection[object, object, object, object]) -> str | None:
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     scheme, _, token = connection.headers.get("authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def require_ingest_key(connection: ASGIConnection[object, object, object, object], _: BaseRouteHandler) -> None:
+def require_ingest_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     settings: Settings = connection.app.state.settings
     token = bearer_token(connection)
     if token is None:

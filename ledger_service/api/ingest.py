@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request, post
 from litestar.di import NamedDependency
 
@@ -11,7 +13,7 @@ from ledger_service.ingest.model import IngestResult
 from ledger_service.ingest.service import IngestService
 
 
-async def read_limited_body(request: Request[object, object, object], limit: int) -> bytes:
+async def read_limited_body(request: Request[Any, Any, Any], limit: int) -> bytes:
     """The request body, refusing more than `limit` bytes before reading them all into memory."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -34,9 +36,7 @@ async def read_limited_body(request: Request[object, object, object], limit: int
     tags=["ingest"],
     summary="Record a batch of usage events (exactly once per tenant and idempotency key)",
 )
-async def ingest_events(
-    request: Request[object, object, object], ingest: NamedDependency[IngestService]
-) -> IngestResult:
+async def ingest_events(request: Request[Any, Any, Any], ingest: NamedDependency[IngestService]) -> IngestResult:
     content_type = request.headers.get("content-type", "application/json")
     if not content_type.startswith("application/json"):
         raise UnsupportedMediaTypeError(f"Content-Type must be application/json, not {content_type!r}")

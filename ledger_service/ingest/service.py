@@ -9,7 +9,7 @@ import msgspec
 
 from ledger_service.errors import BadRequestError, PayloadTooLargeError
 from ledger_service.ingest.model import BatchIn, EventError, EventIn, IngestResult
-from ledger_service.ingest.validation import EventRejected, Limits, check_event, decode_event
+from ledger_service.ingest.validation import EventRejected, Limits, Window, check_event, decode_event
 from ledger_service.settings import Settings
 from ledger_service.storage.ledger import LedgerRepository, NewEvents
 
@@ -32,13 +32,13 @@ class _BatchBuilder:
         if (event.tenant_id, key) in self._keys:
             self.in_batch_duplicates += 1
             return
-        event_id = event.id or uuid.uuid4()
-        if event_id in self._ids:
-            raise EventRejected("id", "repeats the id of another event in this batch with a different key")
+        if event.id is not None:
+            if event.id in self._ids:
+                raise EventRejected("id", "repeats the id of another event in this batch with a different key")
+            self._ids.add(event.id)
         self._keys.add((event.tenant_id, key))
-        self._ids.add(event_id)
         rows = self.rows
-        rows.ids.append(event_id)
+        rows.ids.append(event.id)
         rows.tenant_ids.append(event.tenant_id)
         rows.idempotency_keys.append(key)
         rows.sources.append(event.source)
@@ -66,13 +66,13 @@ class IngestService:
                 f"the batch has {len(raw_events)} events; the limit is {self._max_events} "
                 "(LEDGER_MAX_BATCH_EVENTS): split it into smaller batches"
             )
-        now = datetime.now(UTC)
+        window = Window.around(datetime.now(UTC), self._limits)
         builder = _BatchBuilder()
         errors: list[EventError] = []
         for index, raw in enumerate(raw_events):
             try:
-                event = decode_event(bytes(raw) if isinstance(raw, msgspec.Raw) else raw)
-                builder.add(event, *check_event(event, now, self._limits))
+                event = decode_event(raw)
+                builder.add(event, *check_event(event, window, self._limits))
             except EventRejected as rejected:
                 errors.append(rejected.to_error(index))
         stored = await self._repository.insert_batch(builder.rows)

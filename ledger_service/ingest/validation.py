@@ -20,8 +20,6 @@ _PATH_FIELD = re.compile(r" - at `\$\.(\w+)")
 _MISSING_FIELD = re.compile(r"(?:missing required|unknown) field `(\w+)`")
 # msgspec reports a pattern mismatch by quoting the regex; say what the field must look like instead.
 _PATTERN_HINTS = {
-    "tenantId": "must not contain control characters",
-    "idempotencyKey": "must not contain control characters",
     "traceId": "must be 32 lowercase hex characters (a W3C trace id)",
     "spanId": "must be 16 lowercase hex characters (a W3C span id)",
 }
@@ -57,7 +55,7 @@ class Limits:
 _event_decoder = msgspec.json.Decoder(EventIn)
 
 
-def decode_event(raw: bytes) -> EventIn:
+def decode_event(raw: bytes | msgspec.Raw) -> EventIn:
     """Decode one event; msgspec's error becomes EventRejected with the field it names."""
     try:
         return _event_decoder.decode(raw)
@@ -73,19 +71,37 @@ def decode_event(raw: bytes) -> EventIn:
         raise EventRejected("event", f"not valid JSON: {exc}") from None
 
 
-def check_event(event: EventIn, now: datetime, limits: Limits) -> tuple[datetime, str]:
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The occurredAt range accepted for one batch, computed once per batch."""
+
+    now: datetime
+    oldest: datetime
+    newest: datetime
+
+    @classmethod
+    def around(cls, now: datetime, limits: Limits) -> Window:
+        return cls(now, now - limits.late_window, now + limits.future_skew)
+
+
+def check_event(event: EventIn, window: Window, limits: Limits) -> tuple[datetime, str]:
     """Semantic checks; returns (occurred_at, metadata JSON text) or raises EventRejected."""
+    # Ids must be printable: PostgreSQL text cannot hold NUL, and no control character belongs in an id.
+    if not event.tenant_id.isprintable():
+        raise EventRejected("tenantId", "must not contain control characters")
+    if event.idempotency_key is not None and not event.idempotency_key.isprintable():
+        raise EventRejected("idempotencyKey", "must not contain control characters")
     try:
         lookup(event.source, event.event_type)
     except UnknownEventTypeError as exc:
         field, _, message = str(exc).partition(": ")
         raise EventRejected(field, message) from None
-    occurred_at = event.occurred_at or now
-    if occurred_at < now - limits.late_window:
+    occurred_at = event.occurred_at or window.now
+    if occurred_at < window.oldest:
         raise EventRejected(
             "occurredAt", f"is more than {limits.late_window.days} days in the past (the late-event window)"
         )
-    if occurred_at > now + limits.future_skew:
+    if occurred_at > window.newest:
         raise EventRejected(
             "occurredAt", f"is more than {int(limits.future_skew.total_seconds())} seconds in the future"
         )
@@ -94,11 +110,11 @@ def check_event(event: EventIn, now: datetime, limits: Limits) -> tuple[datetime
 
 def check_metadata(raw: msgspec.Raw, limits: Limits) -> str:
     """Return the metadata as JSON text after checking it is a small, shallow object PostgreSQL accepts."""
-    data = bytes(raw)
+    data = bytes(raw)  # a Raw holds exactly the value's bytes, no surrounding whitespace
     if len(data) > limits.max_metadata_bytes:
         raise EventRejected("metadata", f"is {len(data)} bytes; the limit is {limits.max_metadata_bytes}")
-    if not data.lstrip().startswith(b"{"):
-        if data.strip() == b"null":
+    if not data.startswith(b"{"):
+        if data == b"null":
             return "{}"
         raise EventRejected("metadata", "must be a JSON object")
     # Fast path: without a NUL escape and with fewer brackets than the depth limit, nothing can be wrong.

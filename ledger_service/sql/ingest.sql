@@ -3,8 +3,11 @@
 -- keys this statement claimed. A key already claimed (by an earlier batch, or a concurrent one that
 -- commits first) is a duplicate and adds nothing; if the insert fails, the claims roll back with it.
 -- Rows are claimed in key order so concurrent batches with overlapping keys cannot deadlock.
+-- Ids the client did not send are minted here (cheaper than in Python); the CTE is materialised once
+-- (it calls a volatile function and is read twice), so claimed.event_id and the row's id agree.
 WITH input AS (
-    SELECT *
+    SELECT coalesce(t.id, gen_random_uuid()) AS id, t.tenant_id, t.idempotency_key, t.source, t.event_type,
+           t.units, t.metadata, t.occurred_at, t.trace_id, t.span_id
     FROM unnest(
         $1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
         $6::bigint[], $7::jsonb[], $8::timestamptz[], $9::text[], $10::text[]

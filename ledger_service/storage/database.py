@@ -58,6 +58,7 @@ async def detect_variant(conn: asyncpg.Connection, wanted: str) -> str:
     """The storage variant for this server: recorded one, else TimescaleDB if usable, else postgres."""
     recorded = await migrations.recorded_variant(conn)
     row = await conn.fetchrow(query("timescaledb_status"))
+    assert row is not None  # an aggregate-free SELECT of constants always returns one row
     usable = bool(row["installed"] or (row["available"] and row["preloaded"]))
     if recorded is not None:
         if wanted not in ("auto", recorded):

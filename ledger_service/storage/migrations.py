@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from ledger_service.errors import MigrationError
 from ledger_service.storage.sql import query
@@ -25,6 +26,8 @@ VARIANTS = ("postgres", "timescaledb")
 _FILE_NAME = re.compile(r"^(\d{4})_(\w+?)(?:\.(postgres|timescaledb))?\.sql$")
 # Any fixed number works; it only has to be the same for every ledger process migrating this database.
 _MIGRATION_LOCK_KEY = 0x75736167
+
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +55,7 @@ def discover(variant: str) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-async def migrate(conn: asyncpg.Connection, variant: str) -> list[str]:
+async def migrate(conn: Connection, variant: str) -> list[str]:
     """Apply pending migrations for `variant`; return the names applied. Safe to run concurrently."""
     await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_KEY)
     try:
@@ -74,7 +77,7 @@ async def migrate(conn: asyncpg.Connection, variant: str) -> list[str]:
         await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK_KEY)
 
 
-async def pending(conn: asyncpg.Connection, variant: str) -> list[str]:
+async def pending(conn: Connection, variant: str) -> list[str]:
     """Names of migrations not applied yet (for /readyz); raises MigrationError on an edited one."""
     if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NULL"):
         return [m.name for m in discover(variant)]
@@ -88,14 +91,14 @@ async def pending(conn: asyncpg.Connection, variant: str) -> list[str]:
     return missing
 
 
-async def recorded_variant(conn: asyncpg.Connection) -> str | None:
+async def recorded_variant(conn: Connection) -> str | None:
     if await conn.fetchval("SELECT to_regclass('ledger_meta') IS NULL"):
         return None
     value: str | None = await conn.fetchval(query("get_meta"), "storage_variant")
     return value
 
 
-async def _check_variant(conn: asyncpg.Connection, variant: str) -> None:
+async def _check_variant(conn: Connection, variant: str) -> None:
     recorded = await recorded_variant(conn)
     if recorded is None:
         await conn.execute(query("set_meta"), "storage_variant", variant)

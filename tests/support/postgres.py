@@ -56,13 +56,15 @@ class SQL:
         self.dsn = dsn
 
     def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        return asyncio.run(self._run("fetch", sql, *args))  # type: ignore[no-any-return]
+        rows: list[asyncpg.Record] = asyncio.run(self._run("fetch", sql, *args))
+        return rows
 
     def fetchval(self, sql: str, *args: Any) -> Any:
         return asyncio.run(self._run("fetchval", sql, *args))
 
     def execute(self, sql: str, *args: Any) -> str:
-        return asyncio.run(self._run("execute", sql, *args))  # type: ignore[no-any-return]
+        status: str = asyncio.run(self._run("execute", sql, *args))
+        return status
 
     async def _run(self, method: str, sql: str, *args: Any) -> Any:
         conn = await asyncpg.connect(self.dsn)
