@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from litestar import Litestar, Request, Response
 from litestar.config.app import AppConfig
@@ -17,6 +18,7 @@ from litestar.plugins import InitPluginProtocol
 
 from ledger_service.api.health import healthz, readyz
 from ledger_service.api.ingest import ingest_events
+from ledger_service.api.otlp import receive_traces
 from ledger_service.errors import LedgerError
 from ledger_service.ingest.service import IngestService
 from ledger_service.settings import Settings
@@ -32,19 +34,19 @@ def _error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
-def ledger_error_handler(_: Request[object, object, object], exc: LedgerError) -> Response[object]:
+def ledger_error_handler(_: Request[Any, Any, Any], exc: LedgerError) -> Response[object]:
     if exc.status >= 500:
         log.error("request failed: %s", exc.message)
     return Response(_error_body(exc.code, exc.message), status_code=exc.status)
 
 
-def http_error_handler(_: Request[object, object, object], exc: HTTPException) -> Response[object]:
+def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[object]:
     """Litestar's own 4xx (404, 405, validation) in the same envelope as ours."""
     code = "not_found" if exc.status_code == 404 else "http_error"
     return Response(_error_body(code, str(exc.detail)), status_code=exc.status_code)
 
 
-def unexpected_error_handler(_: Request[object, object, object], exc: Exception) -> Response[object]:
+def unexpected_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[object]:
     log.exception("unhandled error", exc_info=exc)
     return Response(_error_body("internal_error", "internal error; see the service log"), status_code=500)
 
@@ -82,7 +84,9 @@ class LedgerPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.state = State({"settings": self.settings})
         app_config.lifespan = [*app_config.lifespan, self.lifespan]
-        app_config.route_handlers = [*app_config.route_handlers, healthz, readyz, ingest_events]
+        app_config.route_handlers = [
+            *app_config.route_handlers, healthz, readyz, ingest_events, receive_traces,
+        ]  # fmt: skip
         app_config.dependencies.update(
             {
                 "database": Provide(_state_getter("database"), sync_to_thread=False),
@@ -99,7 +103,7 @@ class LedgerPlugin(InitPluginProtocol):
         return app_config
 
 
-def _state_getter(name: str) -> object:
+def _state_getter(name: str) -> Callable[[State], object]:
     def get(state: State) -> object:
         return state[name]
 

@@ -1,0 +1,115 @@
+"""POST /v1/traces: the OTLP/HTTP trace receiver, so any OTel SDK or Collector can feed the ledger.
+
+Usage span events go through the same ingest path as POST /api/usage/events (ledger_service/ingest/otlp.py);
+this module is the HTTP half: content types, gzip, size limits, and answers in the OTLP/HTTP shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from typing import Any
+
+from google.rpc.status_pb2 import Status
+from litestar import Request, Response, post
+from litestar.di import NamedDependency
+
+from ledger_service.api.auth import require_ingest_key
+from ledger_service.api.ingest import read_limited_body
+from ledger_service.errors import BadRequestError, LedgerError, PayloadTooLargeError, UnsupportedMediaTypeError
+from ledger_service.ingest.otlp import OtlpFormat, decode_request, encode_message, ingest_traces
+from ledger_service.ingest.service import IngestService
+from ledger_service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_FORMATS: dict[str, OtlpFormat] = {
+    "application/x-protobuf": "protobuf",
+    "application/protobuf": "protobuf",
+    "application/json": "json",
+}
+_MEDIA_TYPES: dict[OtlpFormat, str] = {"protobuf": "application/x-protobuf", "json": "application/json"}
+# google.rpc.Code for each HTTP status we answer with (the Status body carries a gRPC code).
+_GRPC_CODES = {400: 3, 401: 16, 413: 8, 415: 3, 503: 14}
+_GRPC_INTERNAL = 13
+# The encodings the OTel SDK exporters offer: gzip (the Collector's default) and deflate (zlib-wrapped).
+_WBITS = {"gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+
+
+def _media_type(request: Request[Any, Any, Any]) -> str:
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+def request_format(request: Request[Any, Any, Any]) -> OtlpFormat:
+    media_type = _media_type(request)
+    fmt = _FORMATS.get(media_type)
+    if fmt is None:
+        raise UnsupportedMediaTypeError(
+            f"Content-Type must be application/x-protobuf or application/json (OTLP/HTTP), not {media_type!r}"
+        )
+    return fmt
+
+
+def decompress_limited(data: bytes, limit: int, encoding: str = "gzip") -> bytes:
+    """Inflate a gzip (all members) or deflate (zlib) body, refusing output past `limit` before it is held."""
+    out: list[bytes] = []
+    size = 0
+    while data:
+        decompressor = zlib.decompressobj(wbits=_WBITS[encoding])
+        try:
+            # max_length caps this call's output: a bomb stops at limit + 1 bytes, not at its full size.
+            chunk = decompressor.decompress(data, limit - size + 1)
+        except zlib.error as exc:
+            raise BadRequestError(f"the {encoding} body is corrupt: {exc}") from None
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"the body decompresses to more than {limit} bytes (LEDGER_MAX_BODY_BYTES)")
+        if not decompressor.eof:
+            raise BadRequestError(f"the {encoding} body is truncated")
+        out.append(chunk)
+        data = decompressor.unused_data  # a further gzip member, if any
+    return b"".join(out)
+
+
+async def read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
+    body = await read_limited_body(request, limit)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding in _WBITS:
+        return decompress_limited(body, limit, encoding)
+    raise UnsupportedMediaTypeError(
+        f"Content-Encoding {encoding!r} is not supported; send gzip, deflate or no encoding"
+    )
+
+
+def otlp_error_handler(request: Request[Any, Any, Any], exc: LedgerError) -> Response[bytes]:
+    """Errors as a google.rpc.Status in the request's encoding, which OTLP/HTTP clients know how to read."""
+    if exc.status >= 500:
+        log.error("OTLP request failed: %s", exc.message)
+    fmt = _FORMATS.get(_media_type(request), "json")
+    status = Status(code=_GRPC_CODES.get(exc.status, _GRPC_INTERNAL), message=exc.message)
+    return Response(encode_message(status, fmt), status_code=exc.status, media_type=_MEDIA_TYPES[fmt])
+
+
+@post(
+    "/v1/traces",
+    guards=[require_ingest_key],
+    status_code=200,
+    request_max_body_size=None,
+    exception_handlers={LedgerError: otlp_error_handler},
+    tags=["ingest"],
+    summary="OTLP/HTTP trace receiver: usage span events become ledger rows (exactly once)",
+    description=(
+        "An OTLP ExportTraceServiceRequest as application/x-protobuf or application/json, optionally gzip. "
+        "Span events named `usage` (and spans carrying `usage.*` attributes) are stored like POST "
+        "/api/usage/events; other spans are ignored. Rejected usage is reported in `partial_success`."
+    ),
+)
+async def receive_traces(request: Request[Any, Any, Any], ingest: NamedDependency[IngestService]) -> Response[bytes]:
+    fmt = request_format(request)
+    settings: Settings = request.app.state.settings
+    body = await read_body(request, settings.max_body_bytes)
+    export = decode_request(body, fmt)
+    response = await ingest_traces(ingest, export, settings.max_batch_events)
+    return Response(encode_message(response, fmt), media_type=_MEDIA_TYPES[fmt])
