@@ -27,7 +27,7 @@ from ledger_service.storage.ledger import LedgerRepository
 
 log = logging.getLogger(__name__)
 
-_PRUNE_INTERVAL_SECONDS = 3600
+_UPKEEP_INTERVAL_SECONDS = 3600
 
 
 def _error_body(code: str, message: str) -> dict[str, dict[str, str]]:
@@ -64,22 +64,26 @@ class LedgerPlugin(InitPluginProtocol):
         app.state.database = database
         app.state.repository = repository
         app.state.ingest = IngestService(repository, self.settings)
-        pruner = asyncio.create_task(self._prune_forever(repository))
+        await repository.prepare_partitions(self.settings.late_window_days, self.settings.partitions_ahead_months)
+        upkeep = asyncio.create_task(self._upkeep_forever(repository))
         try:
             yield
         finally:
-            pruner.cancel()
+            upkeep.cancel()
             await database.close()
 
-    async def _prune_forever(self, repository: LedgerRepository) -> None:
+    async def _upkeep_forever(self, repository: LedgerRepository) -> None:
+        """Hourly: partitions for the coming months, and idempotency keys past their retention."""
+        settings = self.settings
         while True:
+            await asyncio.sleep(_UPKEEP_INTERVAL_SECONDS)
             try:
-                removed = await repository.prune_idempotency_keys(self.settings.dedup_retention_days)
+                await repository.prepare_partitions(settings.late_window_days, settings.partitions_ahead_months)
+                removed = await repository.prune_idempotency_keys(settings.dedup_retention_days)
                 if removed:
                     log.info("pruned %d idempotency keys past retention", removed)
             except Exception:
-                log.exception("pruning idempotency keys failed; will retry")
-            await asyncio.sleep(_PRUNE_INTERVAL_SECONDS)
+                log.exception("partition upkeep or key pruning failed; will retry")
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.state = State({"settings": self.settings})

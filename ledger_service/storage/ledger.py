@@ -71,6 +71,14 @@ class LedgerRepository:
                 await conn.fetchval(query("ensure_partition"), month)
                 self._known_months.add(month)
 
+    async def prepare_partitions(self, late_window_days: int, ahead_months: int) -> None:
+        """Partitions for every month a new event may fall in, from the late window to `ahead_months` on."""
+        now = datetime.now(UTC)
+        last = month_start(now)
+        for _ in range(ahead_months):
+            last = (last + timedelta(days=32)).replace(day=1)
+        await self.ensure_partitions([now - timedelta(days=late_window_days), last])
+
     async def insert_batch(self, events: NewEvents) -> int:
         """Store the events whose idempotency keys are new; return how many were stored."""
         if not events:

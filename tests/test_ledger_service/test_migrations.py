@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from ledger_service.errors import MigrationError
 from ledger_service.storage import migrations
 from tests.support.postgres import SQL
+from tests.support.server import RunningLedger
 
 
 async def _migrate(dsn: str, variant: str = "postgres") -> list[str]:
@@ -67,3 +69,19 @@ def test_partition_function_creates_exact_month_bounds(database_url: str, sql: S
     assert bounds == "FOR VALUES FROM ('2031-02-01 00:00:00+00') TO ('2031-03-01 00:00:00+00')"
     # 23:30 at -05:00 on Feb 28 is already March in UTC.
     assert sql.fetchval("SELECT ledger_ensure_partition('2031-02-28T23:30:00-05:00')") == "usage_ledger_p2031_03"
+
+
+def test_service_start_creates_partitions_from_the_late_window_to_months_ahead(ledger: RunningLedger, sql: SQL) -> None:
+    names = {
+        r["relname"]
+        for r in sql.fetch("SELECT relname FROM pg_class WHERE relname LIKE 'usage_ledger_p%' AND relkind = 'r'")
+    }
+    now = datetime.now(UTC)
+    expected = set()
+    month = (now - timedelta(days=ledger.settings.late_window_days)).replace(day=1)
+    for _ in range(6):
+        expected.add(f"usage_ledger_p{month:%Y_%m}")
+        if month.year * 12 + month.month >= now.year * 12 + now.month + ledger.settings.partitions_ahead_months:
+            break
+        month = (month + timedelta(days=32)).replace(day=1)
+    assert names == expected
