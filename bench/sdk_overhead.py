@@ -1,0 +1,197 @@
+"""Client-library cost on the caller, and delivery of a burst against a slow ledger, in the same run.
+
+    python -m bench.sdk_overhead [--calls 50000] [--burst 100000] [--delay 0.05]
+
+Prints record_usage_event p50/p99 in µs (memory mode inside a span and with no span, durable mode) beside
+a bare OTel span, then the fraction of a burst delivered through a slow ledger (a loopback proxy adding
+`--delay` seconds per request) by our pipeline and by the SDK's BatchSpanProcessor with its default
+settings. Writes bench/results/sdk_overhead.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import asyncpg
+import httpx
+import msgspec
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+import otel
+from bench.harness import BENCH_INGEST_KEY, bench_database, ledger_process, write_results
+from otel import attributes as attr
+from otel.encoding import encode_body
+from otel.transport import HttpTransport
+
+
+class NullExporter(SpanExporter):
+    """The app's ordinary span exporter, minus the network: what a bare span costs the caller."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+class LedgerSpanExporter(SpanExporter):
+    """Usage span events to the ledger through the SDK's BatchSpanProcessor: the path that can drop."""
+
+    def __init__(self, url: str) -> None:
+        self._transport = HttpTransport(url, BENCH_INGEST_KEY, timeout=60)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        events = [_wire(e.attributes or {}) for s in spans for e in s.events if e.name == attr.USAGE_EVENT_NAME]
+        if events and self._transport.post(encode_body(events)).status != 200:
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self._transport.close()
+
+
+def _wire(a: object) -> bytes:
+    get = a.get  # type: ignore[attr-defined]
+    return msgspec.json.encode({"tenantId": get(attr.TENANT_ID), "source": get(attr.SOURCE),
+                                "eventType": get(attr.EVENT_TYPE), "units": get(attr.UNITS),
+                                "idempotencyKey": get(attr.IDEMPOTENCY_KEY)})  # fmt: skip
+
+
+@contextmanager
+def slow_proxy(target: str, delay: float) -> Iterator[str]:
+    """A loopback proxy that holds every request `delay` seconds before forwarding it: a slow ledger."""
+    client = httpx.Client(timeout=120)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            time.sleep(delay)
+            headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
+            answer = client.post(target + self.path, content=body, headers=headers)
+            self.send_response(answer.status_code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        client.close()
+
+
+def percentiles(call: Callable[[], object], calls: int) -> tuple[float, float]:
+    timings = []
+    clock = time.perf_counter_ns
+    for _ in range(calls):
+        started = clock()
+        call()
+        timings.append(clock() - started)
+    timings.sort()
+    return timings[len(timings) // 2] / 1000, timings[int(len(timings) * 0.99)] / 1000
+
+
+def latency(url: str, spool: Path, calls: int) -> dict[str, tuple[float, float]]:
+    tracer = trace.get_tracer("bench")
+    meta = {"to": "+15550100", "status": "queued"}
+    out: dict[str, tuple[float, float]] = {}
+    out["bare_otel_span"] = percentiles(lambda: tracer.start_span("twilio.messages.create").end(), calls)
+    for mode, durable in (("memory", False), ("durable", True)):
+        otel.configure(url, BENCH_INGEST_KEY, spool_dir=spool / mode, durable=durable)
+        with otel.usage_tenant(f"t_lat_{mode}"):
+            with tracer.start_as_current_span("twilio.messages.create"):
+                out[f"{mode}_in_span"] = percentiles(
+                    lambda: otel.record_usage_event(None, "twilio", "sms_outbound", 1, meta), calls
+                )
+            if mode == "memory":
+                out["memory_no_span"] = percentiles(
+                    lambda: otel.record_usage_event(None, "twilio", "sms_outbound", 1, meta), calls
+                )
+        otel.shutdown(timeout=300)
+    return out
+
+
+def burst_ours(url: str, spool: Path, count: int) -> float:
+    otel.configure(url, BENCH_INGEST_KEY, spool_dir=spool / "burst")
+    started = time.perf_counter()
+    for n in range(count):
+        otel.record_usage_event("t_burst_ours", "openai", "ai_message", 1, {"n": n})
+    otel.flush(timeout=1800)
+    otel.shutdown(timeout=60)
+    return time.perf_counter() - started
+
+
+def burst_sdk(url: str, count: int) -> float:
+    provider = TracerProvider()
+    processor = BatchSpanProcessor(LedgerSpanExporter(url))  # the SDK's defaults: queue 2048, batch 512, 5 s
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("bench")
+    started = time.perf_counter()
+    for n in range(count):
+        span = tracer.start_span("openai.chat")
+        span.add_event(attr.USAGE_EVENT_NAME, {attr.TENANT_ID: "t_burst_sdk", attr.SOURCE: "openai",
+                       attr.EVENT_TYPE: "ai_message", attr.UNITS: 1, attr.IDEMPOTENCY_KEY: f"sdk-{n}"})  # fmt: skip
+        span.end()
+    provider.shutdown()  # force_flush + export what the queue still holds
+    return time.perf_counter() - started
+
+
+async def delivered(dsn: str, tenant: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM usage_ledger WHERE tenant_id = $1", tenant))
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=50_000)
+    parser.add_argument("--burst", type=int, default=100_000)
+    parser.add_argument("--delay", type=float, default=0.05, help="seconds the slow ledger adds per request")
+    args = parser.parse_args()
+    app_provider = TracerProvider()
+    app_provider.add_span_processor(BatchSpanProcessor(NullExporter()))
+    trace.set_tracer_provider(app_provider)
+    results: dict[str, object] = {"calls": args.calls, "burst": args.burst, "slow_ledger_delay_s": args.delay}
+    with tempfile.TemporaryDirectory() as tmp, bench_database() as dsn, ledger_process(dsn) as url:
+        for name, (p50, p99) in latency(url, Path(tmp), args.calls).items():
+            results[f"{name}_p50_us"], results[f"{name}_p99_us"] = round(p50, 2), round(p99, 2)
+            print(f"{name:<22} p50 {p50:7.2f} µs   p99 {p99:7.2f} µs")
+        with slow_proxy(url, args.delay) as slow:
+            runs: list[tuple[str, Callable[[], float]]] = [
+                ("ours", lambda: burst_ours(slow, Path(tmp), args.burst)),
+                ("sdk_batch_span_processor", lambda: burst_sdk(slow, args.burst)),
+            ]
+            for name, run in runs:
+                seconds = run()
+                tenant = "t_burst_ours" if name == "ours" else "t_burst_sdk"
+                fraction = asyncio.run(delivered(dsn, tenant)) / args.burst
+                results[f"burst_{name}_delivered"] = round(fraction, 4)
+                results[f"burst_{name}_seconds"] = round(seconds, 1)
+                print(
+                    f"burst of {args.burst:,} via a slow ledger, {name:<24} delivered {fraction:7.2%} in {seconds:.0f}s"
+                )
+    print(f"results: {write_results('sdk_overhead', results)}")
+
+
+if __name__ == "__main__":
+    main()

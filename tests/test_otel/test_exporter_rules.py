@@ -1,0 +1,61 @@
+"""What the exporter does with each kind of answer, and the retry delays it waits."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+
+import otel
+from otel import record_usage_event
+from otel.backoff import Backoff, parse_retry_after
+from otel.client import _spool_path
+from otel.spool import Spool
+from tests.support.postgres import SQL
+from tests.support.server import RunningLedger
+
+
+def test_events_the_ledger_refuses_are_counted_logged_and_kept_not_retried(
+    configured: RunningLedger, sql: SQL, spool_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = otel.metrics()
+    too_old = datetime.now(UTC) - timedelta(days=60)  # valid for the client, outside the ledger's late window
+    with caplog.at_level(logging.ERROR, logger="otel.exporter"):
+        record_usage_event("t_1", "twilio", "sms_outbound", 1, occurred_at=too_old, idempotency_key="old-one")
+        record_usage_event("t_1", "twilio", "sms_outbound", 4)
+        assert otel.flush(timeout=60)
+    after = otel.metrics()
+    assert (after.rejected - before.rejected, after.sent - before.sent, after.retries - before.retries) == (1, 1, 0)
+    assert sql.fetchval("SELECT units FROM usage_ledger") == 4
+    assert any("occurredAt" in r.getMessage() and "old-one" in r.getMessage() for r in caplog.records)
+    otel.shutdown(timeout=5)
+    spool = Spool(_spool_path(spool_dir, configured.url))
+    try:
+        ((event, reason),) = spool.rejected_events()
+    finally:
+        spool.close()
+    assert json.loads(event)["idempotencyKey"] == "old-one"
+    assert reason.startswith("occurredAt: ")
+
+
+def test_backoff_grows_to_its_cap_with_jitter_and_honours_retry_after() -> None:
+    backoff = Backoff(initial=1.0, maximum=8.0, max_retry_after=60.0)
+    delays = [backoff.next_delay() for _ in range(6)]
+    ceilings = [1, 2, 4, 8, 8, 8]
+    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True)), delays
+    assert 30.0 <= backoff.next_delay(retry_after=30.0) <= 30.0
+    assert backoff.next_delay(retry_after=3600.0) == 60.0  # capped: a silly header cannot stall delivery
+    backoff.reset()
+    assert 0.5 <= backoff.next_delay() <= 1.0
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
+    assert parse_retry_after("7") == 7.0
+    later = parse_retry_after(format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True))
+    assert later is not None and 100 < later <= 120
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
