@@ -21,6 +21,11 @@ OCCURRED_AT: Final = "usage.occurred_at"
 # Metadata as one JSON object string (OTel attribute values cannot be nested maps).
 METADATA: Final = "usage.metadata"
 
+# Set (True) on every span that carries a `usage` span event, so an OpenTelemetry Collector can route
+# usage spans to the ledger with a plain attribute condition (collector/config.yaml) and send the rest
+# only to the trace UI. The ledger's OTLP receiver does not treat it as usage.
+SPAN_MARKER: Final = "usage.recorded"
+
 # Baggage key carrying the tenant across process boundaries with the trace context.
 BAGGAGE_TENANT: Final = "tenant.id"
 

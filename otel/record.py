@@ -145,12 +145,14 @@ def _mark_span(tenant: str, source: str, event_type: str, units: int, key: str, 
     span = trace.get_current_span()
     if span.is_recording():
         span.add_event(attr.USAGE_EVENT_NAME, attributes, None if occurred_at is not None else at_ns)
+        span.set_attribute(attr.SPAN_MARKER, True)
     else:
         context = span.get_span_context()
         if context.is_valid:  # a sampled-out span: nothing to mark, but its ids still find the trace's logs
             return context.trace_id, context.span_id
         span = _runtime.tracer.start_span(f"usage {source}.{event_type}")
         span.add_event(attr.USAGE_EVENT_NAME, attributes)
+        span.set_attribute(attr.SPAN_MARKER, True)
         span.end()
     context = span.get_span_context()
     return (context.trace_id, context.span_id) if context.is_valid else (0, 0)

@@ -99,6 +99,7 @@ def send_usage_spans(tracer: Tracer) -> dict[str, Any]:
     with tracer.start_as_current_span("twilio.messages.create") as span:
         span.add_event("exception", {"exception.message": "retried"})  # not a usage event: ignored
         span.add_event(usage.USAGE_EVENT_NAME, sms, timestamp=event_time)
+        span.set_attribute(usage.SPAN_MARKER, True)  # as otel.record_usage_event marks it: not a usage record
         sms_ids = span.get_span_context()
     ai = usage_attributes(**{usage.SOURCE: "openai", usage.EVENT_TYPE: "ai_message", usage.UNITS: 1234})
     del ai[usage.METADATA]

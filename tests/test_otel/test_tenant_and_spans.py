@@ -99,6 +99,7 @@ def test_usage_rides_on_the_current_span_and_the_row_points_back_to_it(
         attr.TENANT_ID: "t_1", attr.SOURCE: "twilio", attr.EVENT_TYPE: "sms_outbound", attr.UNITS: 2,
         attr.IDEMPOTENCY_KEY: key, attr.METADATA: '{"to":"+15550100"}',
     }  # fmt: skip
+    assert (finished.attributes or {}).get(attr.SPAN_MARKER) is True  # what the Collector routes on
     row = sql.fetch("SELECT trace_id, span_id, idempotency_key FROM usage_ledger")[0]
     assert (row["trace_id"], row["span_id"]) == (f"{ids.trace_id:032x}", f"{ids.span_id:016x}")
     assert row["idempotency_key"] == key
@@ -111,6 +112,7 @@ def test_with_no_span_a_short_span_of_its_own_carries_the_event(
     assert otel.flush(timeout=60)
     (own,) = [s for s in spans.get_finished_spans() if s.events and s.events[0].name == attr.USAGE_EVENT_NAME]
     assert own.name == "usage openai.ai_message"
+    assert (own.attributes or {}).get(attr.SPAN_MARKER) is True
     assert own.events[0].attributes is not None and own.events[0].attributes[attr.UNITS] == 42
     assert own.context is not None
     assert sql.fetchval("SELECT trace_id FROM usage_ledger") == f"{own.context.trace_id:032x}"
