@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     host: str = "127.0.0.1"
     port: int = 8000
+    # Link from a ledger row to its trace, e.g. http://localhost:16686/trace/{trace_id} (Jaeger's UI);
+    # unset: rows show their trace id without a link.
+    trace_url_template: str | None = Field(default=None, pattern=r"\{trace_id\}")
 
     # Ingest limits. Each is named in the error a client gets when it is exceeded.
     max_batch_events: int = Field(default=10_000, ge=1)
