@@ -19,8 +19,10 @@ from litestar.plugins import InitPluginProtocol
 from ledger_service.api.health import healthz, readyz
 from ledger_service.api.ingest import ingest_events
 from ledger_service.api.otlp import receive_traces
+from ledger_service.api.read import read_router
 from ledger_service.errors import LedgerError
 from ledger_service.ingest.service import IngestService
+from ledger_service.read.service import ReadService
 from ledger_service.settings import Settings
 from ledger_service.storage.database import open_database
 from ledger_service.storage.ledger import LedgerRepository
@@ -60,10 +62,11 @@ class LedgerPlugin(InitPluginProtocol):
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
         database = await open_database(self.settings)
-        repository = LedgerRepository(database.pool)
+        repository = LedgerRepository(database.pool, database.variant)
         app.state.database = database
         app.state.repository = repository
         app.state.ingest = IngestService(repository, self.settings)
+        app.state.read = await ReadService.start(database, self.settings)
         await repository.prepare_partitions(self.settings.late_window_days, self.settings.partitions_ahead_months)
         upkeep = asyncio.create_task(self._upkeep_forever(repository))
         try:
@@ -89,12 +92,13 @@ class LedgerPlugin(InitPluginProtocol):
         app_config.state = State({"settings": self.settings})
         app_config.lifespan = [*app_config.lifespan, self.lifespan]
         app_config.route_handlers = [
-            *app_config.route_handlers, healthz, readyz, ingest_events, receive_traces,
+            *app_config.route_handlers, healthz, readyz, ingest_events, receive_traces, read_router,
         ]  # fmt: skip
         app_config.dependencies.update(
             {
                 "database": Provide(_state_getter("database"), sync_to_thread=False),
                 "ingest": Provide(_state_getter("ingest"), sync_to_thread=False),
+                "read": Provide(_state_getter("read"), sync_to_thread=False),
             }
         )
         app_config.exception_handlers.update(

@@ -32,6 +32,13 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--host", default=None, help="address to bind (default LEDGER_HOST or 127.0.0.1)")
         sub.add_argument("--port", type=int, default=None, help="port (default LEDGER_PORT or 8000)")
     commands.add_parser("migrate", help="apply pending database migrations and exit")
+    token = commands.add_parser(
+        "token", help="print a signed read token for one tenant (Authorization: Bearer <token> on /api/billing/usage/*)"
+    )
+    token.add_argument("--tenant", required=True, help="the tenant id the token may read")
+    token.add_argument(
+        "--ttl", default=None, help="lifetime: 900, 15m, 2h or 7d (default LEDGER_READ_TOKEN_TTL_SECONDS)"
+    )
     return parser
 
 
@@ -60,7 +67,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
 
     database = await open_database(settings)
     try:
-        return await seed_demo(IngestService(LedgerRepository(database.pool), settings))
+        return await seed_demo(IngestService(LedgerRepository(database.pool, database.variant), settings))
     finally:
         await database.close()
 
@@ -73,7 +80,20 @@ def _print_demo_urls(settings: Settings, host: str, port: int, stored: dict[str,
     key = settings.ingest_key_values()[0] if settings.ingest_keys else DEV_INGEST_KEY
     print(f"  ingest:     curl -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\")
     print(f"                   -d '{{\"events\": [...]}}' {base}/api/usage/events")
+    if stored:
+        tenant = next(iter(stored))
+        print(f'  read:       curl -H "Authorization: Bearer $(usage-ledger token --tenant {tenant})" \\')
+        print(f"                   '{base}/api/billing/usage/summary?tz=UTC'")
     sys.stdout.flush()
+
+
+def _print_token(settings: Settings, tenant: str, ttl_text: str | None) -> None:
+    from datetime import timedelta
+
+    from ledger_service.tokens import mint_read_token, parse_ttl
+
+    ttl = parse_ttl(ttl_text) if ttl_text else timedelta(seconds=settings.read_token_ttl_seconds)
+    print(mint_read_token(settings.secret_key.get_secret_value(), tenant, ttl))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,6 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     host = args.host if getattr(args, "host", None) else settings.host
     port = args.port if getattr(args, "port", None) else settings.port
+    if args.command == "token":
+        try:
+            _print_token(settings, args.tenant, args.ttl)
+        except ValueError as exc:
+            print(f"usage-ledger token: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
     elif args.command == "serve":

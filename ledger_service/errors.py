@@ -24,6 +24,13 @@ class UnauthorizedError(LedgerError):
     code = "unauthorized"
 
 
+class ForbiddenError(LedgerError):
+    """A webhook whose provider signature is missing or wrong: nothing from it is recorded."""
+
+    status = 403
+    code = "forbidden"
+
+
 class PayloadTooLargeError(LedgerError):
     status = 413
     code = "payload_too_large"

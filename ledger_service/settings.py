@@ -46,6 +46,26 @@ class Settings(BaseSettings):
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=8, ge=1)
 
+    # Read side. Tenant read tokens are signed with secret_key; `usage-ledger token` defaults to this TTL.
+    read_token_ttl_seconds: int = Field(default=3600, ge=60, le=31 * 86_400)
+    summary_max_days: int = Field(default=366, ge=1)
+    events_page_max: int = Field(default=200, ge=1)
+    # TimescaleDB only (installed as background policies at start-up); 0 turns a policy off. Raw chunks
+    # are compressed only once past the late window, and dropped (if ever: the ledger is the invoice
+    # source) only after the aggregate refresh window, so a refresh never erases buckets.
+    aggregate_refresh_minutes: int = Field(default=5, ge=1)
+    compress_after_days: int = Field(default=45, ge=0)
+    raw_retention_days: int = Field(default=0, ge=0)
+
+    # Provider webhooks (POST /webhooks/...). Unset credentials: that endpoint refuses every request (403).
+    twilio_auth_token: SecretStr | None = None
+    # The public URL prefix Twilio calls (e.g. https://ledger.example.com) when a proxy sits in front: the
+    # signature covers the URL exactly as Twilio requested it. Unset: the URL this service received.
+    twilio_webhook_base_url: str | None = None
+    # The Event Webhook's verification key (base64 DER, as SendGrid shows it) and the accepted signature age.
+    sendgrid_webhook_public_key: str | None = None
+    sendgrid_webhook_max_age_seconds: int = Field(default=300, ge=1, le=86_400)
+
     @field_validator("ingest_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
@@ -59,6 +79,16 @@ class Settings(BaseSettings):
         late = getattr(info, "data", {}).get("late_window_days", 35)
         if value <= late:
             raise ValueError(f"must be greater than late_window_days ({late}) so retries stay deduplicated")
+        return value
+
+    @field_validator("compress_after_days", "raw_retention_days")
+    @classmethod
+    def _policies_spare_the_late_window(cls, value: int, info: object) -> int:
+        # Compressing chunks that still take late inserts, or dropping raw rows the aggregate refresh
+        # still covers (late window + 1 day), would slow ingest or erase aggregated usage.
+        late = getattr(info, "data", {}).get("late_window_days", 35)
+        if value and value <= late + 1:
+            raise ValueError(f"must be 0 (off) or greater than late_window_days + 1 ({late + 1})")
         return value
 
     def ingest_key_values(self) -> list[str]:

@@ -11,7 +11,16 @@ from uuid import UUID
 
 import asyncpg
 
+from ledger_service.errors import StorageUnavailableError
 from ledger_service.storage.sql import query
+
+# The server is down, restarting, or cut the session (admin/crash shutdown, socket gone): a 503 that
+# clients retry, rather than a 500 with a traceback per request.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
 
 
 @dataclass(slots=True)
@@ -56,8 +65,11 @@ def months_between(first: datetime, last: datetime) -> set[datetime]:
 
 
 class LedgerRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, variant: str) -> None:
         self._pool = pool
+        # Plain PostgreSQL keeps its usage rollups in the ingest statement itself; TimescaleDB's continuous
+        # aggregates follow the hypertable on their own.
+        self._insert = query("insert_batch" if variant == "timescaledb" else "insert_batch_with_rollups")
         # Partitions are never dropped by the service, so a month seen once needs no second round trip.
         self._known_months: set[datetime] = set()
         self._partition_lock = asyncio.Lock()
@@ -83,9 +95,13 @@ class LedgerRepository:
         """Store the events whose idempotency keys are new; return how many were stored."""
         if not events:
             return 0
-        await self.ensure_partitions(events.occurred_at)
-        async with self._pool.acquire() as conn:
-            stored: int = await conn.fetchval(query("insert_batch"), *events.columns())
+        try:
+            await self.ensure_partitions(events.occurred_at)
+            async with self._pool.acquire() as conn:
+                stored: int = await conn.fetchval(self._insert, *events.columns())
+        except DATABASE_UNAVAILABLE as exc:
+            # The statement either committed or rolled back whole; a retry is answered "duplicate" if it had.
+            raise StorageUnavailableError(f"the database is unavailable, retry later: {exc!r}") from None
         return stored
 
     async def prune_idempotency_keys(self, retention_days: int, batch: int = 10_000) -> int:

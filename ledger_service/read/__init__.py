@@ -1,0 +1,1 @@
+"""Read side: tenant-scoped usage summaries and event listings (query parameters, time zones, cursors)."""

@@ -1,0 +1,46 @@
+"""Local calendar days as UTC instants, for summaries in any IANA time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ledger_service.errors import BadRequestError
+
+# The aggregates' bucket width. A local day is summed exactly only if it starts on a bucket boundary.
+BUCKET_SECONDS = 15 * 60
+
+
+def load_zone(name: str) -> ZoneInfo:
+    """The IANA zone `name`, or 400 naming the tz parameter."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # ValueError: keys such as '../x' or absolute paths; OSError: a directory, not a zone file.
+        raise BadRequestError(f"tz: {name!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)") from None
+
+
+def day_start(day: date, zone: ZoneInfo) -> datetime:
+    """The UTC instant at which `day` begins in `zone`.
+
+    Local midnight may not exist (a DST jump at 00:00): fold=0 reads the wall time with the offset in
+    force before the jump, which lands on the first instant of the day after it.
+    """
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+def day_starts(first: date, last: date, zone: ZoneInfo) -> tuple[list[datetime], datetime]:
+    """UTC start of each local day first..last (inclusive), and the end of `last`."""
+    count = (last - first).days + 1
+    starts = [day_start(first + timedelta(days=n), zone) for n in range(count + 1)]
+    for instant in starts:
+        if int(instant.timestamp()) % BUCKET_SECONDS:
+            raise BadRequestError(
+                f"tz: {zone.key} has a day starting at {instant.astimezone(zone).isoformat()}, not on a "
+                "15-minute boundary of UTC, so its days cannot be summed exactly"
+            )
+    return starts[:-1], starts[-1]
+
+
+def today_in(zone: ZoneInfo, now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(zone).date()

@@ -1,0 +1,66 @@
+"""Tenant read tokens: short-lived JWTs naming exactly one tenant, signed with LEDGER_SECRET_KEY.
+
+The host app mints one for a signed-in tenant admin (`mint_read_token`, or `usage-ledger token`) and the
+read API takes the tenant from the verified token only, never from a request parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from ledger_service.errors import UnauthorizedError
+
+ALGORITHM = "HS256"
+ISSUER = "usage-ledger"
+# A token minted for reading usage is useless anywhere else that happens to share the key.
+AUDIENCE = "usage-ledger:read"
+MAX_TTL = timedelta(days=31)
+# Tokens signed a moment "in the future" by a host whose clock runs slightly ahead are still fine.
+_CLOCK_SKEW_SECONDS = 30
+_TENANT = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+_TTL = re.compile(r"^(\d+)([smhd]?)$")
+_TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def mint_read_token(secret: str, tenant_id: str, ttl: timedelta, *, now: datetime | None = None) -> str:
+    """A signed token that lets its bearer read `tenant_id`'s usage until `ttl` from now."""
+    if not _TENANT.match(tenant_id):
+        raise ValueError("tenant id must be 1-128 characters without control characters")
+    if not timedelta(seconds=1) <= ttl <= MAX_TTL:
+        raise ValueError(f"ttl must be between 1 second and {MAX_TTL.days} days")
+    issued = now or datetime.now(UTC)
+    claims = {"sub": tenant_id, "iss": ISSUER, "aud": AUDIENCE, "iat": issued, "exp": issued + ttl}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify_read_token(secret: str, token: str) -> str:
+    """The tenant id the token was minted for; UnauthorizedError when expired, forged or malformed."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],  # never the algorithm the token claims for itself ("none", RS/HS confusion)
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            leeway=_CLOCK_SKEW_SECONDS,
+            options={"require": ["sub", "exp", "iat", "iss", "aud"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise UnauthorizedError("the read token has expired: ask the host app for a new one") from None
+    except jwt.InvalidTokenError:
+        raise UnauthorizedError("the read token is not valid") from None
+    tenant = claims.get("sub")
+    if not isinstance(tenant, str) or not _TENANT.match(tenant):
+        raise UnauthorizedError("the read token does not name a tenant")
+    return tenant
+
+
+def parse_ttl(text: str) -> timedelta:
+    """'900', '900s', '15m', '2h' or '7d' as a timedelta."""
+    match = _TTL.match(text.strip().lower())
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration like 900, 15m, 2h or 7d")
+    return timedelta(seconds=int(match.group(1)) * _TTL_UNITS[match.group(2)])
