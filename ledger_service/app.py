@@ -20,8 +20,10 @@ from ledger_service.api.health import healthz, readyz
 from ledger_service.api.ingest import ingest_events
 from ledger_service.api.otlp import receive_traces
 from ledger_service.api.read import read_router
+from ledger_service.api.webhooks import webhook_router
 from ledger_service.errors import LedgerError
 from ledger_service.ingest.service import IngestService
+from ledger_service.ingest.webhooks import WebhookService
 from ledger_service.read.service import ReadService
 from ledger_service.settings import Settings
 from ledger_service.storage.database import open_database
@@ -66,6 +68,7 @@ class LedgerPlugin(InitPluginProtocol):
         app.state.database = database
         app.state.repository = repository
         app.state.ingest = IngestService(repository, self.settings)
+        app.state.hooks = WebhookService(app.state.ingest, self.settings)
         app.state.read = await ReadService.start(database, self.settings)
         await repository.prepare_partitions(self.settings.late_window_days, self.settings.partitions_ahead_months)
         upkeep = asyncio.create_task(self._upkeep_forever(repository))
@@ -93,12 +96,14 @@ class LedgerPlugin(InitPluginProtocol):
         app_config.lifespan = [*app_config.lifespan, self.lifespan]
         app_config.route_handlers = [
             *app_config.route_handlers, healthz, readyz, ingest_events, receive_traces, read_router,
+            webhook_router,
         ]  # fmt: skip
         app_config.dependencies.update(
             {
                 "database": Provide(_state_getter("database"), sync_to_thread=False),
                 "ingest": Provide(_state_getter("ingest"), sync_to_thread=False),
                 "read": Provide(_state_getter("read"), sync_to_thread=False),
+                "hooks": Provide(_state_getter("hooks"), sync_to_thread=False),
             }
         )
         app_config.exception_handlers.update(

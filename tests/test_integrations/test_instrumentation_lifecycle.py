@@ -1,0 +1,96 @@
+"""The instrumentors' contract with the app: undone by uninstrument(), never breaking a call, joining traces."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sendgrid.base_interface import BaseInterface
+from twilio.rest import Client as TwilioClient
+from twilio.rest.api.v2010.account.call import CallList
+from twilio.rest.api.v2010.account.message import MessageList
+
+import otel
+from otel import usage_tenant
+from otel.instrumentation import instrument_all, telemetry_errors, uninstrument_all, usage_metadata
+from tests.support.postgres import SQL
+from tests.support.standins import TwilioStandin
+from tests.support.standins import openai as openai_standin
+from tests.support.standins._http import Reply
+from tests.test_integrations.conftest import usage_rows
+
+pytestmark = pytest.mark.usefixtures("configured")
+
+
+def patched_functions() -> list[object]:
+    from openai.resources.chat.completions.completions import AsyncCompletions, Completions
+    from openai.resources.responses.responses import AsyncResponses, Responses
+
+    return [MessageList.create, MessageList.create_async, CallList.create, BaseInterface.send,
+            Completions.create, AsyncCompletions.create, Responses.create, AsyncResponses.parse]  # fmt: skip
+
+
+def test_uninstrument_restores_every_patched_sdk_function(twilio_client: TwilioClient, sql: SQL) -> None:
+    originals = patched_functions()
+    instrument_all()
+    try:
+        assert all(hasattr(f, "__wrapped__") for f in patched_functions())
+    finally:
+        uninstrument_all()
+    assert all(now is before for now, before in zip(patched_functions(), originals, strict=True))
+    recorded = otel.metrics().recorded
+    with usage_tenant("t_acme"):
+        twilio_client.messages.create(to="+15550100", from_="+15550111", body="not instrumented any more")
+    assert otel.metrics().recorded == recorded
+    assert usage_rows(sql) == []
+
+
+@pytest.mark.usefixtures("instrumented")
+def test_a_response_we_cannot_read_still_reaches_the_app(twilio_client: TwilioClient, twilio_api: TwilioStandin,
+                                                         sql: SQL) -> None:  # fmt: skip
+    odd = {"sid": "SM" + "9" * 32, "status": "queued", "num_segments": "several", "num_media": "0"}
+    twilio_api.respond_next(Reply.json(201, odd))
+    errors = telemetry_errors()
+    with usage_tenant("t_acme"):
+        message = twilio_client.messages.create(to="+15550100", from_="+15550111", body="hi")
+    assert (message.sid, message.num_segments) == (odd["sid"], "several")  # the app got Twilio's answer as is
+    assert telemetry_errors() == errors + 1  # our failure was swallowed and counted
+    assert usage_rows(sql) == []
+
+
+@pytest.mark.usefixtures("instrumented")
+def test_a_usage_event_the_library_refuses_does_not_break_the_call(twilio_client: TwilioClient, sql: SQL) -> None:
+    errors = telemetry_errors()
+    # An app-supplied metadata value that is not JSON: record_usage_event raises, the instrumentor swallows it.
+    with usage_tenant("t_acme"), usage_metadata(**{"note": object()}):  # type: ignore[arg-type]
+        call = twilio_client.calls.create(to="+15550100", from_="+15550111", url="https://example.com/twiml")
+    assert call.sid.startswith("CA")
+    assert telemetry_errors() == errors + 1
+    assert usage_rows(sql) == []
+
+
+@pytest.mark.usefixtures("instrumented")
+def test_calls_made_with_instrumentation_suppressed_are_not_recorded(twilio_client: TwilioClient, sql: SQL) -> None:
+    with usage_tenant("t_acme"), suppress_instrumentation():
+        twilio_client.messages.create(to="+15550100", from_="+15550111", body="internal")
+    assert usage_rows(sql) == []
+
+
+@pytest.mark.usefixtures("instrumented")
+def test_the_http_request_joins_the_usage_span_when_the_app_gives_openai_an_httpx_client(
+    openai_api: openai_standin.OpenAIStandin, spans: InMemorySpanExporter, sql: SQL
+) -> None:
+    # openai 3.x talks through httpx2 by default, which opentelemetry-instrumentation-httpx does not patch;
+    # an httpx.Client handed to the SDK is instrumented, so its request is a child of the usage span.
+    with httpx.Client() as http:
+        client = openai.OpenAI(api_key=openai_standin.API_KEY, base_url=f"{openai_api.url}/v1", http_client=http)  # type: ignore[arg-type]
+        with usage_tenant("t_acme"):
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+    finished = spans.get_finished_spans()
+    (usage_span,) = [s for s in finished if s.name == "chat m"]
+    (http_span,) = [s for s in finished if s.name == "POST"]
+    assert http_span.parent is not None and http_span.parent.span_id == usage_span.context.span_id
+    assert http_span.context.trace_id == usage_span.context.trace_id
+    assert len(usage_rows(sql)) == 1
