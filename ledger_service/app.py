@@ -28,6 +28,7 @@ from ledger_service.read.service import ReadService
 from ledger_service.settings import Settings
 from ledger_service.storage.database import open_database
 from ledger_service.storage.ledger import LedgerRepository
+from web.routes import page_router, static_router, template_config
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,9 @@ class LedgerPlugin(InitPluginProtocol):
         app_config.lifespan = [*app_config.lifespan, self.lifespan]
         app_config.route_handlers = [
             *app_config.route_handlers, healthz, readyz, ingest_events, receive_traces, read_router,
-            webhook_router,
+            webhook_router, page_router, static_router,
         ]  # fmt: skip
+        app_config.template_config = template_config()  # the usage page (web/)
         app_config.dependencies.update(
             {
                 "database": Provide(_state_getter("database"), sync_to_thread=False),

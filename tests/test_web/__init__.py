@@ -1,0 +1,1 @@
+"""Tests of the usage page (web/): plain HTTP, and a real headless Chromium driven by Playwright."""

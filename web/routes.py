@@ -1,0 +1,152 @@
+"""GET /settings/billing/usage (the page), its CSV download and its static assets.
+
+The page is rendered on the server from the read service (the same queries as /api/billing/usage/*),
+with the tenant from the read token in the page's cookie. Errors here are HTML pages, not the API's
+JSON envelope: a tenant admin following a stale link should read what to do, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from litestar import Request, Response, Router, get
+from litestar.datastructures import CacheControlHeader
+from litestar.di import NamedDependency
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Stream, Template
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+
+from ledger_service.errors import BadRequestError, LedgerError, UnauthorizedError
+from ledger_service.read.service import ReadService
+from ledger_service.settings import Settings
+from web import auth, chart
+from web.query import PAGE_PATH, csv_params, events_params, page_url, parse_page, summary_params
+from web.view import UsageView, date_range_text, filter_form, usage_view
+
+log = logging.getLogger(__name__)
+
+_HERE = Path(__file__).parent
+STATIC_PATH = "/static/usage"
+
+# Every asset comes from this service; no script at all (the page works without one), no inline styles.
+CSP = (
+    "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; font-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    # A tenant's usage is private: not kept by shared caches, and never named to a trace UI in a Referer.
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _params(request: Request[Any, Any, Any]) -> dict[str, str]:
+    return dict(request.query_params.items())
+
+
+@get(PAGE_PATH, name="usage_page", include_in_schema=False)
+async def usage_page(request: Request[Any, Any, Any], read: NamedDependency[ReadService]) -> Response[Any]:
+    params = _params(request)
+    token = params.pop("token", None)
+    if token is not None:
+        return _sign_in(request, token, params)
+    tenant = auth.tenant_from_cookie(request)
+    try:
+        query = parse_page(params)
+    except BadRequestError as exc:
+        return _page(tenant, params, None, exc)
+    canonical = page_url(query)
+    if sorted(params.items()) != sorted(parse_qsl(urlsplit(canonical).query)):
+        # Blank form fields and unknown parameters dropped: the address bar holds exactly the view.
+        return Redirect(canonical, status_code=303, headers=SECURITY_HEADERS)
+    try:
+        summary = await read.summary(tenant, summary_params(query))
+        events = await read.events(tenant, events_params(query))
+    except BadRequestError as exc:  # e.g. a window over LEDGER_SUMMARY_MAX_DAYS, an edited cursor
+        return _page(tenant, params, None, exc)
+    settings: Settings = request.app.state.settings
+    return _page(tenant, params, usage_view(tenant, query, summary, events, settings.trace_url_template))
+
+
+@get(f"{PAGE_PATH}/events.csv", name="usage_csv", include_in_schema=False)
+async def usage_csv(request: Request[Any, Any, Any], read: NamedDependency[ReadService]) -> Stream:
+    tenant = auth.tenant_from_cookie(request)
+    query = parse_page(_params(request))
+    rows = read.events_csv(tenant, csv_params(query))
+    filename = f"usage-events-{query.first}-to-{query.last}.csv"
+    headers = SECURITY_HEADERS | {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return Stream(rows, media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def _sign_in(request: Request[Any, Any, Any], token: str, params: dict[str, str]) -> Template:
+    """Store the verified token in the cookie and move on to the same view without it in the URL.
+
+    Not an HTTP redirect: the token link is usually followed from the host app, another site, and a
+    browser does not send a SameSite=Strict cookie on a redirect that a cross-site click started. A
+    refresh issued by this page is a same-site navigation, so the cookie goes along.
+    """
+    cookie = auth.exchange(request, token)  # raises (401 page) before anything is stored
+    context = {"next": _canonical(params), "static": STATIC_PATH}
+    return Template("signin.html", context=context, cookies=[cookie], headers=SECURITY_HEADERS)
+
+
+def _canonical(params: dict[str, str]) -> str:
+    try:
+        return page_url(parse_page(params))
+    except BadRequestError:
+        return PAGE_PATH  # a link with a bad filter still signs in; the page then shows the defaults
+
+
+def _page(tenant: str, params: dict[str, str], view: UsageView | None, error: LedgerError | None = None) -> Template:
+    range_text = date_range_text(view.first, view.last) if view else ""
+    context = {
+        "tenant": tenant, "form": filter_form(params), "view": view, "error": error, "static": STATIC_PATH,
+        "range_text": range_text, "svg": {"width": chart.WIDTH, "height": chart.HEIGHT, "top": chart.TOP},
+    }  # fmt: skip
+    status = error.status if error else 200
+    return Template("usage.html", context=context, status_code=status, headers=SECURITY_HEADERS)
+
+
+def _error_page(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if not isinstance(exc, LedgerError):
+        log.exception("usage page failed", exc_info=exc)
+        exc = LedgerError("something went wrong on our side; please try again in a moment")
+    elif exc.status >= 500:  # e.g. the database is restarting (503): worth a line in the log, not a traceback
+        log.error("usage page failed: %s", exc.message)
+    context = {"error": exc, "static": STATIC_PATH, "signed_out": isinstance(exc, UnauthorizedError)}
+    cookies = [auth.forget()] if isinstance(exc, UnauthorizedError) else []
+    return Template("error.html", context=context, status_code=exc.status, headers=SECURITY_HEADERS, cookies=cookies)
+
+
+page_router = Router(
+    path="/",
+    route_handlers=[usage_page, usage_csv],
+    # LedgerError too: the app maps it to the API's JSON envelope, and the most specific class wins.
+    exception_handlers={LedgerError: _error_page, Exception: _error_page},
+)
+
+static_router = create_static_files_router(
+    path=STATIC_PATH,
+    directories=[_HERE / "static"],
+    name="usage_static",
+    cache_control=CacheControlHeader(max_age=3600),
+    include_in_schema=False,
+)
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    environment = Environment(
+        loader=FileSystemLoader(_HERE / "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,  # a misspelt name in a template fails the tests instead of rendering blank
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
