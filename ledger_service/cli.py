@@ -7,6 +7,8 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
+from urllib.parse import urlencode
 
 from ledger_service.settings import DEV_INGEST_KEY, Settings
 
@@ -39,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--ttl", default=None, help="lifetime: 900, 15m, 2h or 7d (default LEDGER_READ_TOKEN_TTL_SECONDS)"
     )
+    token.add_argument(
+        "--page", metavar="BASE_URL", default=None,
+        help="print a sign-in link to the usage page at BASE_URL (e.g. http://127.0.0.1:8000) instead",
+    )  # fmt: skip
     return parser
 
 
@@ -84,16 +90,28 @@ def _print_demo_urls(settings: Settings, host: str, port: int, stored: dict[str,
         tenant = next(iter(stored))
         print(f'  read:       curl -H "Authorization: Bearer $(usage-ledger token --tenant {tenant})" \\')
         print(f"                   '{base}/api/billing/usage/summary?tz=UTC'")
+    print("  usage page (sign-in links valid for a day):")
+    for tenant in stored:
+        print(f"    {tenant:<12} {_page_link(settings, base, tenant, timedelta(days=1))}")
     sys.stdout.flush()
 
 
-def _print_token(settings: Settings, tenant: str, ttl_text: str | None) -> None:
-    from datetime import timedelta
+def _page_link(settings: Settings, base_url: str, tenant: str, ttl: timedelta) -> str:
+    from ledger_service.tokens import mint_read_token
+    from web.query import PAGE_PATH
 
+    token = mint_read_token(settings.secret_key.get_secret_value(), tenant, ttl)
+    return f"{base_url.rstrip('/')}{PAGE_PATH}?{urlencode({'token': token})}"
+
+
+def _print_token(settings: Settings, tenant: str, ttl_text: str | None, page: str | None) -> None:
     from ledger_service.tokens import mint_read_token, parse_ttl
 
     ttl = parse_ttl(ttl_text) if ttl_text else timedelta(seconds=settings.read_token_ttl_seconds)
-    print(mint_read_token(settings.secret_key.get_secret_value(), tenant, ttl))
+    if page:
+        print(_page_link(settings, page, tenant, ttl))
+    else:
+        print(mint_read_token(settings.secret_key.get_secret_value(), tenant, ttl))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     port = args.port if getattr(args, "port", None) else settings.port
     if args.command == "token":
         try:
-            _print_token(settings, args.tenant, args.ttl)
+            _print_token(settings, args.tenant, args.ttl, args.page)
         except ValueError as exc:
             print(f"usage-ledger token: {exc}", file=sys.stderr)
             return 2
