@@ -18,9 +18,9 @@ FROM usage_ledger
 GROUP BY tenant_id, time_bucket(INTERVAL '15 minutes', occurred_at), source, event_type
 WITH NO DATA;
 
--- RLS does not apply to continuous aggregates: tenants read them only through this view, which runs
--- with the owner's rights and filters on the tenant set for the transaction (not a security_barrier
--- view, for the reason given in 0005).
+-- RLS does not apply to continuous aggregates: the service reads them only through this view, which
+-- filters on the tenant set for the transaction (not a security_barrier view, for the reason given in
+-- 0005; see the grants below for why the reader also needs SELECT on the aggregates themselves).
 CREATE VIEW usage_rollup_tenant AS
 SELECT tenant_id, bucket, source, event_type, units::bigint AS units, events
 FROM usage_rollup_15m
@@ -47,6 +47,13 @@ FROM usage_rollup_1h
 WHERE tenant_id = current_setting('ledger.tenant_id', true);
 
 GRANT SELECT ON usage_rollup_tenant, usage_rollup_1h_tenant TO ledger_reader;
+-- Real-time aggregation calls _timescaledb_functions.cagg_watermark(), which checks SELECT on the
+-- continuous aggregate for the *calling* role (GetUserId()), not the owner of a view on top of it: without
+-- these grants every read through the tenant views (and analyst_usage_15m, 0007) fails with "permission
+-- denied for materialized view". The 1h aggregate's real-time part reads usage_rollup_15m, hence both.
+-- So the reader can name the aggregates directly; the service still reads only through the tenant views.
+GRANT SELECT ON usage_rollup_15m, usage_rollup_1h TO ledger_reader;
+GRANT SELECT ON usage_rollup_15m TO ledger_analyst;
 
 -- The same entry point as on plain PostgreSQL. A continuous aggregate cannot be refreshed inside a
 -- transaction or function, so callers CALL refresh_continuous_aggregate() on usage_rollup_15m and then

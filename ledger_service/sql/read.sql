@@ -82,13 +82,17 @@ SELECT ledger_apply_policies($1::interval, $2::interval, $3::interval, $4::inter
 SELECT ledger_refresh_aggregates($1::timestamptz, $2::timestamptz);
 
 -- name: refresh_aggregates_timescaledb_15m
--- Materialize a whole continuous aggregate now: the 15-minute one, then the hourly one built on it.
+-- Materialize a continuous aggregate now: the 15-minute one, then the hourly one built on it.
 -- A procedure that commits on its own: each must run alone, outside any transaction block, so they
 -- take no parameters (sent with the simple query protocol).
-CALL refresh_continuous_aggregate('usage_rollup_15m', NULL, NULL);
+-- The window ends where the refresh policies' end_offset does, not at NULL: a NULL end materializes the
+-- newest, still-filling bucket and moves the watermark past it, so events ingested into that bucket
+-- afterwards would be missing from summaries (no real-time part covers it) until a policy run.
+-- Everything after the window end is computed from raw rows at query time (real-time aggregation).
+CALL refresh_continuous_aggregate('usage_rollup_15m', NULL, now() - INTERVAL '15 minutes');
 
 -- name: refresh_aggregates_timescaledb_1h
-CALL refresh_continuous_aggregate('usage_rollup_1h', NULL, NULL);
+CALL refresh_continuous_aggregate('usage_rollup_1h', NULL, now() - INTERVAL '1 hour');
 
 -- name: vacuum_analyze
 -- After a bulk load (COPY, restore): visibility map and planner statistics, as autovacuum would leave them.
