@@ -13,6 +13,12 @@ from typing import Final
 
 SOURCES: Final = ("twilio", "sendgrid", "openai", "system")
 
+# The most units one event may carry, checked by the client library and the ledger alike. A billion is
+# hundreds of times any real call (a 4-hour call is 240 minutes, a large completion a few million tokens),
+# and it keeps every sum the ledger keeps (15-minute rollup buckets, 30-day totals) far inside bigint even
+# at full ingest speed, so no batch can ever fail on an overflow. Larger usage is several events.
+MAX_UNITS: Final = 1_000_000_000
+
 
 @dataclass(frozen=True, slots=True)
 class EventType:

@@ -20,12 +20,11 @@ from otel import _runtime
 from otel import attributes as attr
 from otel.encoding import UsageRecord
 from otel.errors import UsageValidationError
-from otel.event_types import lookup
+from otel.event_types import MAX_UNITS, lookup
 from otel.tenant import check_tenant, current_tenant
 
 log = logging.getLogger(__name__)
 
-MAX_UNITS = 2**63 - 1
 MAX_KEY_LENGTH = 256
 UNATTRIBUTED_WARN_INTERVAL = 60.0
 

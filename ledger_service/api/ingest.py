@@ -8,6 +8,7 @@ from litestar import Request, post
 from litestar.di import NamedDependency
 
 from ledger_service.api.auth import require_ingest_key
+from ledger_service.api.openapi import IngestOperation
 from ledger_service.errors import PayloadTooLargeError, UnsupportedMediaTypeError
 from ledger_service.ingest.model import IngestResult
 from ledger_service.ingest.service import IngestService
@@ -34,6 +35,7 @@ async def read_limited_body(request: Request[Any, Any, Any], limit: int) -> byte
     status_code=200,
     request_max_body_size=None,
     tags=["ingest"],
+    operation_class=IngestOperation,
     summary="Record a batch of usage events (exactly once per tenant and idempotency key)",
 )
 async def ingest_events(request: Request[Any, Any, Any], ingest: NamedDependency[IngestService]) -> IngestResult:

@@ -16,6 +16,7 @@ from litestar.di import NamedDependency
 
 from ledger_service.api.auth import require_ingest_key
 from ledger_service.api.ingest import read_limited_body
+from ledger_service.api.openapi import OtlpOperation
 from ledger_service.errors import BadRequestError, LedgerError, PayloadTooLargeError, UnsupportedMediaTypeError
 from ledger_service.ingest.otlp import OtlpFormat, decode_request, encode_message, ingest_traces
 from ledger_service.ingest.service import IngestService
@@ -99,6 +100,7 @@ def otlp_error_handler(request: Request[Any, Any, Any], exc: LedgerError) -> Res
     request_max_body_size=None,
     exception_handlers={LedgerError: otlp_error_handler},
     tags=["ingest"],
+    operation_class=OtlpOperation,
     summary="OTLP/HTTP trace receiver: usage span events become ledger rows (exactly once)",
     description=(
         "An OTLP ExportTraceServiceRequest as application/x-protobuf or application/json, optionally gzip. "

@@ -8,11 +8,13 @@ from uuid import UUID
 
 import msgspec
 
+from otel.event_types import MAX_UNITS
+
 # Printable characters only is checked in validation.py (str.isprintable is far cheaper than a regex).
 TenantId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 IdempotencyKey = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Units = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+Units = Annotated[int, msgspec.Meta(ge=0, le=MAX_UNITS)]  # see otel/event_types.py
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 TraceId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
 SpanId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{16}$")]

@@ -88,6 +88,10 @@ def _decode_json(body: bytes) -> ExportTraceServiceRequest:
         document = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise BadRequestError(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequestError("body is not valid JSON: nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise BadRequestError(f"body is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
     if not isinstance(document, dict):
         raise BadRequestError("body must be a JSON object (an OTLP/JSON ExportTraceServiceRequest)")
     for span in _json_spans(document):
@@ -99,6 +103,8 @@ def _decode_json(body: bytes) -> ExportTraceServiceRequest:
         return json_format.ParseDict(document, ExportTraceServiceRequest(), ignore_unknown_fields=True)
     except (json_format.ParseError, ValueError, TypeError) as exc:
         raise BadRequestError(f"body is not an OTLP/JSON ExportTraceServiceRequest: {exc}") from None
+    except RecursionError:
+        raise BadRequestError("body is not an OTLP/JSON ExportTraceServiceRequest: values nested too deeply") from None
 
 
 def _json_list(value: object) -> list[dict[str, object]]:

@@ -91,3 +91,7 @@ class IngestService:
             raise BadRequestError(f'body must be an object {{"events": [...]}}: {exc}') from None
         except msgspec.DecodeError as exc:
             raise BadRequestError(f"body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise BadRequestError("body is not valid JSON: nested too deeply") from None
+        except UnicodeDecodeError as exc:
+            raise BadRequestError(f"body is not valid UTF-8: {exc.reason} at byte {exc.start}") from None

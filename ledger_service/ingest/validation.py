@@ -6,9 +6,11 @@ stores the valid events of a batch and reports the rest.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import msgspec
 
@@ -16,6 +18,11 @@ from ledger_service.ingest.model import EventError, EventIn
 from ledger_service.settings import Settings
 from otel.event_types import UnknownEventTypeError, lookup
 
+# A number with an exponent of 5+ digits may be outside PostgreSQL's numeric range (jsonb stores numbers
+# as numeric), which would fail the whole batch's insert; such metadata gets a closer look.
+_BIG_EXPONENT = re.compile(rb"[0-9][eE][+-]?[0-9]{5,}")
+_NUMERIC_MAX_INTEGER_DIGITS = 131_072
+_NUMERIC_MAX_SCALE = 16_383
 _PATH_FIELD = re.compile(r" - at `\$\.(\w+)")
 _MISSING_FIELD = re.compile(r"(?:missing required|unknown) field `(\w+)`")
 # msgspec reports a pattern mismatch by quoting the regex; say what the field must look like instead.
@@ -69,6 +76,10 @@ def decode_event(raw: bytes | msgspec.Raw) -> EventIn:
         raise EventRejected(field, message) from None
     except msgspec.DecodeError as exc:
         raise EventRejected("event", f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise EventRejected("event", "not valid JSON: nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise EventRejected("event", f"not valid UTF-8: {exc.reason}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +130,36 @@ def check_metadata(raw: msgspec.Raw, limits: Limits) -> str:
         raise EventRejected("metadata", "must be a JSON object")
     # Fast path: without a NUL escape and with fewer brackets than the depth limit, nothing can be wrong.
     if b"\\u0000" in data or data.count(b"{") + data.count(b"[") > limits.max_metadata_depth:
-        _check_metadata_tree(msgspec.json.decode(data), limits.max_metadata_depth)
-    return data.decode("utf-8")
+        _check_metadata_tree(_decode_metadata(data), limits.max_metadata_depth)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EventRejected("metadata", f"is not valid UTF-8: {exc.reason}") from None
+    if _BIG_EXPONENT.search(data):
+        try:
+            json.loads(text, parse_float=_check_numeric_range)
+        except (ValueError, RecursionError):
+            raise EventRejected("metadata", "is not valid JSON") from None
+    return text
+
+
+def _decode_metadata(data: bytes) -> object:
+    try:
+        return msgspec.json.decode(data)
+    except RecursionError:
+        raise EventRejected("metadata", "is nested too deeply") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise EventRejected("metadata", f"is not valid JSON: {exc}") from None
+
+
+def _check_numeric_range(text: str) -> Decimal:
+    number = Decimal(text)
+    if number.is_finite():
+        integer_digits = number.adjusted() + 1
+        scale = -int(number.as_tuple().exponent)
+        if integer_digits > _NUMERIC_MAX_INTEGER_DIGITS or scale > _NUMERIC_MAX_SCALE:
+            raise EventRejected("metadata", f"holds the number {text[:40]}, outside the range PostgreSQL can store")
+    return number
 
 
 def _check_metadata_tree(value: object, max_depth: int, depth: int = 1) -> None:
