@@ -35,4 +35,4 @@ test: lint
 	$(BIN)/python -m pytest -p no:cacheprovider -rs
 
 bench: setup
-	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.run_all

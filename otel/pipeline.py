@@ -60,11 +60,14 @@ class Pipeline:
         self._take_lock = threading.Lock()  # the spiller and the sender each take whole runs from the inbox
         self._busy = False  # the sender holds a batch that is not settled yet
         self._spilling = False  # the spiller holds events between the inbox and the spool
+        self._in_hand = 0  # how many (for metrics: they are still queued in memory)
         self._held: list[bytes] | None = None  # a failed memory batch the spool could not take (disk trouble)
         self._failing = False
         self._flushing = 0
         self._closed = False
         self._last_warning = 0.0
+        self._last_spool_error = -float("inf")
+        self._spool_errors_unlogged = 0
         self._threads = [threading.Thread(target=self._run_sender, name="usage-sender", daemon=True)]
         if not options.durable:
             self._threads.append(threading.Thread(target=self._run_spiller, name="usage-spiller", daemon=True))
@@ -89,8 +92,7 @@ class Pipeline:
             written = self._spool.append_one(encode_event(record))
         except (sqlite3.Error, ValueError):
             # Disk full, spool closed...: keep the event in memory rather than lose it or raise.
-            self._stats.add("spool_errors")
-            log.exception("could not write a usage event to the spool; it is kept in memory")
+            self._spool_error("could not write a usage event to the spool; it is kept in memory")
             return False
         self._stats.add("spilled")
         if written % self._opts.batch_size == 0:
@@ -142,7 +144,9 @@ class Pipeline:
             spooled = self._spool.pending_count()
         except (sqlite3.Error, ValueError):  # closed
             spooled = 0
-        return self._stats.snapshot(queued=len(self._inbox), spooled=spooled)
+        held = self._held  # a failed batch the spool could not take is waiting in memory too
+        queued = len(self._inbox) + len(held or ()) + self._in_hand
+        return self._stats.snapshot(queued=queued, spooled=spooled)
 
     def _drained(self) -> bool:
         # Order matters: each worker raises its flag before it takes from the inbox.
@@ -191,8 +195,14 @@ class Pipeline:
         return _Batch([encode_event(r) for r in records], None) if records else None
 
     def _settled(self, batch: _Batch) -> None:
-        if batch.spool_range is not None:
-            self._spool.remove(*batch.spool_range)
+        try:
+            if batch.spool_range is not None:
+                self._spool.remove(*batch.spool_range)
+            else:
+                self._spool.retry_removal()
+        except (sqlite3.Error, ValueError):
+            # Delivered all the same: the spool no longer offers these rows; they are deleted when the disk allows.
+            self._spool_error("could not remove delivered usage events from the spool")
         self._backoff.reset()
         if self._failing:
             self._failing = False
@@ -207,8 +217,7 @@ class Pipeline:
                 self._spool.append(batch.events)
                 self._stats.add("spilled", len(batch.events))
             except (sqlite3.Error, ValueError):
-                self._stats.add("spool_errors")
-                log.exception("could not spool a failed usage batch; holding it in memory")
+                self._spool_error("could not spool a failed usage batch; holding it in memory")
                 self._held = batch.events
         self._spill_wake.set()
         now = time.monotonic()
@@ -216,6 +225,18 @@ class Pipeline:
             self._last_warning = now
             log.warning("usage delivery failed (%s); %d events kept, retrying with backoff", result.reason,
                         self.metrics().spooled)  # fmt: skip
+
+    def _spool_error(self, what: str) -> None:
+        """Count every spool failure; log the first at once with its cause, then at most once per warn_interval."""
+        self._stats.add("spool_errors")
+        now = time.monotonic()
+        if now - self._last_spool_error < self._opts.warn_interval:
+            self._spool_errors_unlogged += 1
+            return
+        self._last_spool_error = now
+        unlogged, self._spool_errors_unlogged = self._spool_errors_unlogged, 0
+        log.error("%s (spool %s; %d more spool errors since the last report; disk full or not writable?)", what,
+                  self._spool.path, unlogged, exc_info=True)  # fmt: skip
 
     # -- spiller thread -----------------------------------------------------------------------------------
 
@@ -237,11 +258,20 @@ class Pipeline:
         self._spilling = True
         try:
             while records := self._take(5000):
+                self._in_hand = len(records)
                 try:
                     self._spool.append([encode_event(r) for r in records])
-                except BaseException:
+                except (sqlite3.Error, ValueError):
+                    self._in_hand = 0
                     self._give_back(records)  # a broken disk must not lose what it could not hold
+                    self._spool_error("could not spill usage events to the spool; they stay in memory")
+                    self._stop.wait(1.0)  # the disk will not be better in 0.1 s
+                    return
+                except BaseException:
+                    self._in_hand = 0
+                    self._give_back(records)
                     raise
+                self._in_hand = 0
                 self._stats.add("spilled", len(records))
         finally:
             self._spilling = False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +14,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import otel
 from otel import _runtime
 from tests.conftest import TEST_INGEST_KEY
-from tests.support.server import RunningLedger
 
-# Short delays keep the fault tests quick; they are still real timers, never asserted on.
-FAST = {"max_delay": 0.05, "backoff_initial": 0.05, "backoff_max": 0.5, "http_timeout": 5.0, "exit_timeout": 10.0}
+# FAST and child_env live in tests/support/processes.py (the fault tests use them too); imported here as before.
+from tests.support.processes import FAST as FAST
+from tests.support.processes import child_env as child_env
+from tests.support.server import RunningLedger
 
 _exporter = InMemorySpanExporter()
 
@@ -60,10 +60,3 @@ def configured(ledger: RunningLedger, spool_dir: Path, spans: InMemorySpanExport
     otel.configure(ledger.url, TEST_INGEST_KEY, spool_dir=spool_dir, **FAST)  # type: ignore[arg-type]
     yield ledger
     otel.shutdown(timeout=10)
-
-
-def child_env(spool_dir: Path) -> dict[str, str]:
-    """Environment for a child Python process that uses the client library from this checkout."""
-    root = Path(__file__).resolve().parents[2]
-    return {**os.environ, "PYTHONPATH": str(root), "USAGE_LEDGER_SPOOL_DIR": str(spool_dir),
-            "USAGE_LEDGER_INGEST_KEY": TEST_INGEST_KEY}  # fmt: skip

@@ -1,0 +1,84 @@
+"""Whole processes for fault tests: the ledger as `usage-ledger serve` (so it can be SIGKILLed) and client children."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import TEST_INGEST_KEY
+
+ROOT = Path(__file__).resolve().parents[2]
+# Short delays keep the fault tests quick; they are still real timers, never asserted on.
+FAST = {"max_delay": 0.05, "backoff_initial": 0.05, "backoff_max": 0.5, "http_timeout": 5.0, "exit_timeout": 10.0}
+
+
+def child_env(spool_dir: Path) -> dict[str, str]:
+    """Environment for a child Python process that uses the client library from this checkout."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), "USAGE_LEDGER_SPOOL_DIR": str(spool_dir),
+            "USAGE_LEDGER_INGEST_KEY": TEST_INGEST_KEY}  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_ready(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the ledger process exited with {proc.returncode} before it was ready")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"the ledger at {url} did not become ready in {timeout} s")
+
+
+class LedgerProcess:
+    """`python -m ledger_service.cli serve` on a fixed loopback port, killable and restartable on that port."""
+
+    def __init__(self, database_url: str, log_path: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": database_url,
+                    "LEDGER_INGEST_KEYS": TEST_INGEST_KEY}  # fmt: skip
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self, wait: bool = True) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "ledger_service.cli", "serve", "--port", str(self.port)],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        self.starts += 1
+        if wait:
+            wait_ready(self.url, proc=self.proc)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, open transactions and half-written answers are simply cut."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
