@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,8 @@ import httpx
 
 from ledger_service.storage.embedded import embedded_database_url
 
-RESULTS_DIR = Path(__file__).parent / "results"
+# BENCH_RESULTS_DIR lets a smoke run (tests/test_bench) write elsewhere than the figures people read.
+RESULTS_DIR = Path(os.environ.get("BENCH_RESULTS_DIR") or Path(__file__).parent / "results")
 BENCH_INGEST_KEY = "bench-ingest-key"
 
 
@@ -47,9 +49,21 @@ async def _admin(dsn: str, statement: str) -> None:
         await conn.close()
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 @contextmanager
-def ledger_process(database_url: str, port: int = 18799) -> Iterator[str]:
-    """`usage-ledger serve` in its own process, as in production; yields its base URL."""
+def ledger_process(database_url: str, port: int | None = None) -> Iterator[str]:
+    """`usage-ledger serve` in its own process, as in production; yields its base URL.
+
+    A free port unless one is given; if the process dies (say the port was taken) this raises instead of
+    measuring whatever else answers there.
+    """
+    port = port or free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "LEDGER_INGEST_KEYS": BENCH_INGEST_KEY}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ledger_service.cli", "serve", "--port", str(port)],
@@ -59,16 +73,18 @@ def ledger_process(database_url: str, port: int = 18799) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url)
+        _wait_ready(url, proc)
         yield url
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
 
-def _wait_ready(url: str) -> None:
+def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the ledger for {url} exited with {proc.returncode} before it was ready")
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                 return

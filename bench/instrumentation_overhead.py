@@ -15,7 +15,6 @@ a bare call here costs far less than a real provider round trip: the ratio is an
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import tempfile
 import time
@@ -90,7 +89,7 @@ def run(calls: int, rounds: int) -> dict[str, object]:
     try:
         with (
             bench_database() as database_url,
-            ledger_process(database_url, _free_port()) as url,
+            ledger_process(database_url) as url,
             tempfile.TemporaryDirectory() as spool,
         ):
             otel.configure(url, BENCH_INGEST_KEY, spool_dir=spool)
@@ -111,13 +110,6 @@ def run(calls: int, rounds: int) -> dict[str, object]:
     return {"calls_per_round": calls, "rounds": rounds, "operations": results, "instrumented_calls": expected,
             "recorded": stats.recorded, "ledger_rows": rows, "flushed": delivered,
             "telemetry_errors": telemetry_errors()}  # fmt: skip
-
-
-def _free_port() -> int:
-    # Other benchmarks may hold the harness's default port; a ledger that fails to bind must not go unnoticed.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _count_rows(database_url: str) -> int:

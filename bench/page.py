@@ -118,7 +118,7 @@ def main() -> None:
     args.screenshot.parent.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"rows": rows, "tenant_rows": args.tenant_rows, "days": 30, "loads": args.loads}
     token = mint_read_token(Settings().secret_key.get_secret_value(), TENANT, timedelta(hours=2))
-    with bench_database() as dsn, ledger_process(dsn, port=18797) as url:
+    with bench_database() as dsn, ledger_process(dsn) as url:
         copy_seconds = asyncio.run(seed(dsn, rows, args.tenant_rows))
         print(f"seeded {rows:,} rows ({args.tenant_rows:,} for {TENANT}) in {copy_seconds:.0f} s")
         results.update(measure_api(url, token, args.loads * 5))

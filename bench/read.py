@@ -179,7 +179,7 @@ def main() -> None:
     args = parser.parse_args()
     tenant_rows = args.tenant_rows if args.tenant_rows is not None else args.rows // 10
     results: dict[str, object] = {"rows": args.rows, "tenant_rows": tenant_rows, "days": 30, "page_size": _PAGE}
-    with bench_database() as dsn, ledger_process(dsn, port=18798) as url:
+    with bench_database() as dsn, ledger_process(dsn) as url:
         copy_seconds = asyncio.run(seed(dsn, args.rows, tenant_rows))
         results["seed_copy_rows_per_s"] = round(args.rows / copy_seconds)
         print(f"seeded {args.rows:,} rows ({tenant_rows:,} for {TENANT}) at {args.rows / copy_seconds:,.0f} rows/s")
