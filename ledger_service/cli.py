@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -48,12 +49,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    # uvicorn re-raises the SIGTERM it caught once it has shut down. Leaving through SystemExit rather than
+    # the signal's default action runs the atexit hooks, which stop the embedded PostgreSQL.
+    raise SystemExit(128 + signum)
+
+
 def _serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     from ledger_service.app import create_app
 
     settings.check_safe_to_bind(host)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
 
 

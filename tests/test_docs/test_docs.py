@@ -130,6 +130,15 @@ def test_make_run_serves_the_demo_on_an_embedded_database(tmp_path: Path) -> Non
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
+    # Stopping the service stops the PostgreSQL it started: nothing is left running.
+    _wait_gone(tmp_path / "data" / "pg" / "postmaster.pid", timeout=30)
+
+
+def _wait_gone(path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while path.exists():
+        assert time.monotonic() < deadline, f"{path} still there: the embedded server was left running"
+        time.sleep(0.2)
 
 
 def _wait_for(log: Path, proc: subprocess.Popen[bytes], needle: str, timeout: float) -> str:
