@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -73,25 +74,29 @@ def ledger_process(database_url: str, port: int | None = None) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, proc)
+        wait_ready(url, proc)
         yield url
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
+def wait_ready(url: str, proc: subprocess.Popen[Any] | None = None, timeout: float = 60.0) -> None:
+    """Until `url`/readyz answers 200; raises if `proc` (the ledger's process) exits first or time runs out.
+
+    Shared with tests/support/processes.py, which starts ledgers the same way for the fault tests.
+    """
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"the ledger for {url} exited with {proc.returncode} before it was ready")
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
-        time.sleep(0.1)
-    raise RuntimeError(f"ledger at {url} did not become ready")
+        time.sleep(0.05)
+    raise RuntimeError(f"the ledger at {url} did not become ready in {timeout} s")
 
 
 def machine() -> dict[str, object]:

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
-
+from bench.harness import free_port, wait_ready
 from tests.conftest import TEST_INGEST_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,27 +20,6 @@ def child_env(spool_dir: Path) -> dict[str, str]:
     """Environment for a child Python process that uses the client library from this checkout."""
     return {**os.environ, "PYTHONPATH": str(ROOT), "USAGE_LEDGER_SPOOL_DIR": str(spool_dir),
             "USAGE_LEDGER_INGEST_KEY": TEST_INGEST_KEY}  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_ready(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the ledger process exited with {proc.returncode} before it was ready")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"the ledger at {url} did not become ready in {timeout} s")
 
 
 class LedgerProcess:

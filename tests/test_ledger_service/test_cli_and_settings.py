@@ -10,6 +10,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from bench.harness import free_port, wait_ready
 from ledger_service.settings import Settings
 from tests.support.postgres import SQL
 
@@ -52,32 +53,18 @@ def test_dedup_retention_must_outlast_the_late_window() -> None:
         Settings(late_window_days=35, dedup_retention_days=30)
 
 
-def test_serve_and_probe(database_url: str, tmp_path: object) -> None:
-    env = {"DATABASE_URL": database_url, "LEDGER_PORT": "0"}
+def test_serve_and_probe(database_url: str) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
     with subprocess.Popen(
-        [sys.executable, "-m", "ledger_service.cli", "serve", "--port", "18731"],
-        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "ledger_service.cli", "serve", "--port", url.rsplit(":", 1)[1]],
+        env={**os.environ, "DATABASE_URL": database_url}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     ) as proc:  # fmt: skip
         try:
-            ready = _wait_ready("http://127.0.0.1:18731")
-            assert ready == {"ready": True, "storage": "postgres"}
-            assert httpx.get("http://127.0.0.1:18731/healthz").json() == {"status": "ok"}
-            schema = httpx.get("http://127.0.0.1:18731/schema/openapi.json").json()
+            wait_ready(url, proc)
+            assert httpx.get(f"{url}/readyz").json() == {"ready": True, "storage": "postgres"}
+            assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+            schema = httpx.get(f"{url}/schema/openapi.json").json()
             assert "/api/usage/events" in schema["paths"]
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-
-
-def _wait_ready(url: str, attempts: int = 300) -> object:
-    import time
-
-    for _ in range(attempts):
-        try:
-            response = httpx.get(f"{url}/readyz", timeout=1)
-            if response.status_code == 200:
-                return response.json()
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("service did not become ready")
