@@ -27,7 +27,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from ledger_service.errors import BadRequestError
-from ledger_service.ingest.service import IngestService
+from ledger_service.ingest.service import IngestService, decode_json_body
 from otel import attributes as usage
 
 log = logging.getLogger(__name__)
@@ -84,14 +84,7 @@ def decode_request(body: bytes, fmt: OtlpFormat) -> ExportTraceServiceRequest:
 
 
 def _decode_json(body: bytes) -> ExportTraceServiceRequest:
-    try:
-        document = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise BadRequestError(f"body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise BadRequestError("body is not valid JSON: nested too deeply") from None
-    except UnicodeDecodeError as exc:
-        raise BadRequestError(f"body is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
+    document = decode_json_body(msgspec.json.decode, body)
     if not isinstance(document, dict):
         raise BadRequestError("body must be a JSON object (an OTLP/JSON ExportTraceServiceRequest)")
     for span in _json_spans(document):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import msgspec
 
@@ -14,6 +16,7 @@ from ledger_service.settings import Settings
 from ledger_service.storage.ledger import LedgerRepository, NewEvents
 
 _batch_decoder = msgspec.json.Decoder(BatchIn)
+T = TypeVar("T")
 
 
 class _BatchBuilder:
@@ -86,12 +89,23 @@ class IngestService:
     @staticmethod
     def _decode_batch(body: bytes) -> BatchIn:
         try:
-            return _batch_decoder.decode(body)
+            return decode_json_body(_batch_decoder.decode, body)
         except msgspec.ValidationError as exc:
             raise BadRequestError(f'body must be an object {{"events": [...]}}: {exc}') from None
-        except msgspec.DecodeError as exc:
-            raise BadRequestError(f"body is not valid JSON: {exc}") from None
-        except RecursionError:
-            raise BadRequestError("body is not valid JSON: nested too deeply") from None
-        except UnicodeDecodeError as exc:
-            raise BadRequestError(f"body is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
+
+
+def decode_json_body(decode: Callable[[bytes], T], body: bytes) -> T:
+    """`decode(body)`, with every way a body can fail to be JSON as a 400 (never a 500).
+
+    A msgspec.ValidationError (valid JSON of the wrong shape) is left to the caller, which knows the shape.
+    """
+    try:
+        return decode(body)
+    except msgspec.ValidationError:
+        raise
+    except msgspec.DecodeError as exc:
+        raise BadRequestError(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequestError("body is not valid JSON: nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise BadRequestError(f"body is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
