@@ -4,10 +4,11 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY otel ./otel
+COPY contract ./contract
 COPY ledger_service ./ledger_service
 COPY web ./web
-RUN pip install . && useradd --system --uid 10001 --home-dir /app ledger
+# The service and the contract it shares with the client library; the client itself is not needed here.
+RUN pip install ./contract . && useradd --system --uid 10001 --home-dir /app ledger
 
 USER ledger
 EXPOSE 8000

@@ -11,18 +11,23 @@ help:
 	@echo "make test   set up .venv, run the linters and the whole test suite"
 	@echo "make bench  run the benchmarks in bench/ (figures and ratios, see bench/README.md)"
 
-$(BIN)/.installed: pyproject.toml
+# Running needs the service and the contract only; testing adds the client library and the dev tools.
+$(BIN)/.installed-run: pyproject.toml contract/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e ./contract -e .
 	touch $@
 
-setup: $(BIN)/.installed
+$(BIN)/.installed-dev: $(BIN)/.installed-run otel/pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ./contract -e './otel[all]' -e '.[dev]'
+	touch $@
 
-run: setup
+setup: $(BIN)/.installed-dev
+
+run: $(BIN)/.installed-run
 	$(BIN)/usage-ledger demo
 
-serve: setup
+serve: $(BIN)/.installed-run
 	$(BIN)/usage-ledger serve
 
 lint: setup

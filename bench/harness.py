@@ -5,21 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import httpx
 
+from harness.processes import free_port, wait_ready
 from ledger_service.storage.embedded import embedded_database_url
 
 # BENCH_RESULTS_DIR lets a smoke run (tests/test_bench) write elsewhere than the figures people read.
@@ -50,13 +47,6 @@ async def _admin(dsn: str, statement: str) -> None:
         await conn.close()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def ledger_process(database_url: str, port: int | None = None) -> Iterator[str]:
     """`usage-ledger serve` in its own process, as in production; yields its base URL.
@@ -79,24 +69,6 @@ def ledger_process(database_url: str, port: int | None = None) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-
-
-def wait_ready(url: str, proc: subprocess.Popen[Any] | None = None, timeout: float = 60.0) -> None:
-    """Until `url`/readyz answers 200; raises if `proc` (the ledger's process) exits first or time runs out.
-
-    Shared with tests/support/processes.py, which starts ledgers the same way for the fault tests.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the ledger for {url} exited with {proc.returncode} before it was ready")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"the ledger at {url} did not become ready in {timeout} s")
 
 
 def machine() -> dict[str, object]:

@@ -70,15 +70,36 @@ async def http_ingest(url: str, events: list[dict[str, object]], batch: int, con
 def copy_records(events: list[dict[str, object]]) -> list[tuple[object, ...]]:
     now = datetime.now(UTC)
     return [
-        (uuid.uuid4(), e["tenantId"], e["source"], e["eventType"], e["units"],
-         msgspec.json.encode(e["metadata"]).decode(), datetime.fromisoformat(str(e["occurredAt"])), now,
-         f"copy-{e['idempotencyKey']}", None, None)
+        (
+            uuid.uuid4(),
+            e["tenantId"],
+            e["source"],
+            e["eventType"],
+            e["units"],
+            msgspec.json.encode(e["metadata"]).decode(),
+            datetime.fromisoformat(str(e["occurredAt"])),
+            now,
+            f"copy-{e['idempotencyKey']}",
+            None,
+            None,
+        )
         for e in events
-    ]  # fmt: skip
+    ]
 
 
-_COPY_COLUMNS = ["id", "tenant_id", "source", "event_type", "units", "metadata", "occurred_at", "created_at",
-                 "idempotency_key", "trace_id", "span_id"]  # fmt: skip
+_COPY_COLUMNS = [
+    "id",
+    "tenant_id",
+    "source",
+    "event_type",
+    "units",
+    "metadata",
+    "occurred_at",
+    "created_at",
+    "idempotency_key",
+    "trace_id",
+    "span_id",
+]
 
 
 async def copy_baseline(dsn: str, events: list[dict[str, object]], batch: int, concurrency: int) -> float:
@@ -120,18 +141,24 @@ def main() -> None:
             copy_rates, http_rates = [], []
             for r in range(args.rounds):
                 # Alternate the two so a noisy moment on the machine hits both alike.
-                copy_rates.append(asyncio.run(copy_baseline(dsn, make_events(count, f"c{batch}-{r}"), batch,
-                                                             args.concurrency)))  # fmt: skip
-                http_rates.append(asyncio.run(http_ingest(url, make_events(count, f"h{batch}-{r}"), batch,
-                                                          args.concurrency)))  # fmt: skip
+                copy_rates.append(
+                    asyncio.run(copy_baseline(dsn, make_events(count, f"c{batch}-{r}"), batch, args.concurrency))
+                )
+                http_rates.append(
+                    asyncio.run(http_ingest(url, make_events(count, f"h{batch}-{r}"), batch, args.concurrency))
+                )
             copy_rate, rate = statistics.median(copy_rates), statistics.median(http_rates)
             results[f"batch_{batch}"] = {
-                "copy_events_per_s": round(copy_rate), "http_events_per_s": round(rate),
+                "copy_events_per_s": round(copy_rate),
+                "http_events_per_s": round(rate),
                 "http_vs_copy": round(rate / copy_rate, 3),
-                "copy_runs": [round(x) for x in copy_rates], "http_runs": [round(x) for x in http_rates],
-            }  # fmt: skip
-            print(f"batch {batch:>5}: raw COPY {copy_rate:>9,.0f} ev/s | HTTP ingest (dedup on) {rate:>9,.0f} ev/s"
-                  f" | {rate / copy_rate:4.2f} x COPY")  # fmt: skip
+                "copy_runs": [round(x) for x in copy_rates],
+                "http_runs": [round(x) for x in http_rates],
+            }
+            print(
+                f"batch {batch:>5}: raw COPY {copy_rate:>9,.0f} ev/s | HTTP ingest (dedup on) {rate:>9,.0f} ev/s"
+                f" | {rate / copy_rate:4.2f} x COPY"
+            )
     print(f"results: {write_results('ingest', results)}")
 
 

@@ -28,23 +28,26 @@ from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Mail
 from twilio.rest import Client as TwilioClient
 
-import otel
+import usage_ledger_client
 from bench.harness import BENCH_INGEST_KEY, bench_database, ledger_process, write_results
-from otel.instrumentation import instrument_all, telemetry_errors, uninstrument_all
-from tests.support.standins import OpenAIStandin, SendGridStandin, StandinHttpClient, TwilioStandin
-from tests.support.standins import twilio as twilio_standin
+from harness.standins import OpenAIStandin, SendGridStandin, StandinHttpClient, TwilioStandin
+from harness.standins import twilio as twilio_standin
+from usage_ledger_client.instrumentation import instrument_all, telemetry_errors, uninstrument_all
 
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Summarise my voicemail please"}]
 
 
-def operations(twilio_api: TwilioStandin, sendgrid_api: SendGridStandin, openai_api: OpenAIStandin
-               ) -> dict[str, Callable[[], Any]]:  # fmt: skip
-    twilio = TwilioClient(twilio_standin.ACCOUNT_SID, twilio_standin.AUTH_TOKEN,
-                          http_client=StandinHttpClient(twilio_api.url))  # fmt: skip
+def operations(
+    twilio_api: TwilioStandin, sendgrid_api: SendGridStandin, openai_api: OpenAIStandin
+) -> dict[str, Callable[[], Any]]:
+    twilio = TwilioClient(
+        twilio_standin.ACCOUNT_SID, twilio_standin.AUTH_TOKEN, http_client=StandinHttpClient(twilio_api.url)
+    )
     sendgrid = SendGridAPIClient("SG.bench", host=sendgrid_api.url)
     ai = openai.OpenAI(api_key="sk-bench", base_url=f"{openai_api.url}/v1", max_retries=0)
-    mail = Mail(from_email="a@example.com", to_emails=["b@example.com", "c@example.com"], subject="s",
-                plain_text_content="x")  # fmt: skip
+    mail = Mail(
+        from_email="a@example.com", to_emails=["b@example.com", "c@example.com"], subject="s", plain_text_content="x"
+    )
     return {
         "twilio messages.create": lambda: twilio.messages.create(to="+15550100", from_="+15550111", body="hi"),
         "sendgrid send": lambda: sendgrid.send(mail),
@@ -92,24 +95,31 @@ def run(calls: int, rounds: int) -> dict[str, object]:
             ledger_process(database_url) as url,
             tempfile.TemporaryDirectory() as spool,
         ):
-            otel.configure(url, BENCH_INGEST_KEY, spool_dir=spool)
+            usage_ledger_client.configure(url, BENCH_INGEST_KEY, spool_dir=spool)
             results: dict[str, object] = {}
-            with otel.usage_tenant("t_bench"):
+            with usage_ledger_client.usage_tenant("t_bench"):
                 for name, call in operations(*servers).items():
                     call()  # warm-up (not instrumented, so not recorded): connections, imports
                     results[name] = measure(call, calls, rounds)
                     print(f"{name:34s} {results[name]}")
-            delivered = otel.flush(timeout=120)
-            stats = otel.metrics()
+            delivered = usage_ledger_client.flush(timeout=120)
+            stats = usage_ledger_client.metrics()
             rows = _count_rows(database_url)
-            otel.shutdown()
+            usage_ledger_client.shutdown()
     finally:
         for server in servers:
             server.stop()
     expected = len(results) * calls * rounds
-    return {"calls_per_round": calls, "rounds": rounds, "operations": results, "instrumented_calls": expected,
-            "recorded": stats.recorded, "ledger_rows": rows, "flushed": delivered,
-            "telemetry_errors": telemetry_errors()}  # fmt: skip
+    return {
+        "calls_per_round": calls,
+        "rounds": rounds,
+        "operations": results,
+        "instrumented_calls": expected,
+        "recorded": stats.recorded,
+        "ledger_rows": rows,
+        "flushed": delivered,
+        "telemetry_errors": telemetry_errors(),
+    }
 
 
 def _count_rows(database_url: str) -> int:
@@ -131,8 +141,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     results = run(args.calls, args.rounds)
-    print(f"recorded {results['recorded']} usage events for {results['instrumented_calls']} instrumented calls; "
-          f"ledger rows: {results['ledger_rows']}")  # fmt: skip
+    print(
+        f"recorded {results['recorded']} usage events for {results['instrumented_calls']} instrumented calls; "
+        f"ledger rows: {results['ledger_rows']}"
+    )
     print(f"wrote {write_results('instrumentation_overhead', results)}")
 
 

@@ -24,7 +24,8 @@ from typing import Any
 import httpx
 import psutil
 
-from bench.harness import BENCH_INGEST_KEY, bench_database, free_port, ledger_process, write_results
+from bench.harness import BENCH_INGEST_KEY, bench_database, ledger_process, write_results
+from harness.processes import free_port
 from ledger_service.settings import Settings
 from ledger_service.tokens import mint_read_token
 
@@ -62,11 +63,17 @@ def batch(tenants: int, size: int, spread_days: int = 0) -> dict[str, Any]:
     for _ in range(size):
         source, event_type = random.choice(_TYPES)
         ago = timedelta(seconds=random.randint(0, spread_days * 86_400)) if spread_days else timedelta()
-        events.append({
-            "tenantId": f"t_load_{random.randrange(tenants)}", "source": source, "eventType": event_type,
-            "units": random.randint(1, 500), "occurredAt": (now - ago).isoformat(),
-            "idempotencyKey": str(uuid.uuid4()), "metadata": {"status": "ok"},
-        })  # fmt: skip
+        events.append(
+            {
+                "tenantId": f"t_load_{random.randrange(tenants)}",
+                "source": source,
+                "eventType": event_type,
+                "units": random.randint(1, 500),
+                "occurredAt": (now - ago).isoformat(),
+                "idempotencyKey": str(uuid.uuid4()),
+                "metadata": {"status": "ok"},
+            }
+        )
     return {"events": events}
 
 
@@ -108,8 +115,13 @@ def percentiles(values: list[float]) -> dict[str, float]:
     if len(values) < 2:
         return {"n": len(values)}
     cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return {"n": len(values), "p50_ms": round(cuts[49] * 1e3, 2), "p95_ms": round(cuts[94] * 1e3, 2),
-            "p99_ms": round(cuts[98] * 1e3, 2), "max_ms": round(max(values) * 1e3, 2)}  # fmt: skip
+    return {
+        "n": len(values),
+        "p50_ms": round(cuts[49] * 1e3, 2),
+        "p95_ms": round(cuts[94] * 1e3, 2),
+        "p99_ms": round(cuts[98] * 1e3, 2),
+        "max_ms": round(max(values) * 1e3, 2),
+    }
 
 
 async def run(url: str, pid: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -134,8 +146,10 @@ async def run(url: str, pid: int, args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.gather(sample_rss(), *workers)
         elapsed = time.monotonic() - start
         rss["end"] = rss_mb(pid)
-    endpoints = {name: {**percentiles(v), "per_s": round(len(v) / elapsed, 1), "errors": rec.errors.get(name, 0)}
-                 for name, v in sorted(rec.latencies.items())}  # fmt: skip
+    endpoints = {
+        name: {**percentiles(v), "per_s": round(len(v) / elapsed, 1), "errors": rec.errors.get(name, 0)}
+        for name, v in sorted(rec.latencies.items())
+    }
     return {
         "seconds": round(elapsed, 1),
         "config": vars(args),
@@ -161,8 +175,10 @@ def main() -> None:
     args.port = args.port or free_port()
     with bench_database() as database_url, ledger_process(database_url, port=args.port) as url:
         results = asyncio.run(run(url, service_pid(args.port), args))
-    print(f"mixed load for {results['seconds']} s: {results['events_per_s']} events/s ingested, "
-          f"{results['errors']} errors, service RSS MB {results['service_rss_mb']}")  # fmt: skip
+    print(
+        f"mixed load for {results['seconds']} s: {results['events_per_s']} events/s ingested, "
+        f"{results['errors']} errors, service RSS MB {results['service_rss_mb']}"
+    )
     for name, figures in results["endpoints"].items():
         print(f"  {name:26s} {figures}")
     for sample in results["error_samples"]:

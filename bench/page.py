@@ -32,9 +32,15 @@ from ledger_service.tokens import mint_read_token
 CHROMIUM = "/usr/bin/chromium"
 # As in tests/test_web/browser.py: headless, and no background fetches on a machine without internet.
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PAGE = "/settings/billing/usage"
 VIEWS = {"all_types_30_days": "", "one_source_30_days": "?source=openai", "one_type_30_days": "?eventType=sms_outbound"}
 # What the page asks the read service for (web/query.py): the 30-day summary and a 25-row events page.

@@ -35,11 +35,22 @@ from ledger_service.storage.ledger import LedgerRepository
 from ledger_service.storage.migrations import recorded_variant
 from ledger_service.storage.usage_read import SummaryWindow, UsageReadRepository
 from ledger_service.tokens import mint_read_token
-from otel.event_types import all_event_types
+from usage_ledger_contract.catalog import CATALOG
 
 TENANT = "t_bench"
-_COLUMNS = ["id", "tenant_id", "source", "event_type", "units", "metadata", "occurred_at", "created_at",
-            "idempotency_key", "trace_id", "span_id"]  # fmt: skip
+_COLUMNS = [
+    "id",
+    "tenant_id",
+    "source",
+    "event_type",
+    "units",
+    "metadata",
+    "occurred_at",
+    "created_at",
+    "idempotency_key",
+    "trace_id",
+    "span_id",
+]
 _CHUNK = 200_000
 _PAGE = 50
 
@@ -47,7 +58,7 @@ _PAGE = 50
 def seed_rows(count: int, tenant_rows: int, now: datetime) -> Iterator[list[tuple[Any, ...]]]:
     """Chunks of COPY records: the bench tenant's rows first, then everyone else's, over 30 days."""
     rng = random.Random(42)
-    types = list(all_event_types())
+    types = [(e.source, e.name) for e in CATALOG]
     span = 30 * 86_400 - 60
     for start in range(0, count, _CHUNK):
         chunk: list[tuple[Any, ...]] = []
@@ -55,10 +66,21 @@ def seed_rows(count: int, tenant_rows: int, now: datetime) -> Iterator[list[tupl
             tenant = TENANT if n < tenant_rows else f"t_{n % 2000}"
             source, event_type = types[n % len(types)]
             at = now - timedelta(seconds=60 + rng.random() * span)
-            chunk.append((
-                uuid.UUID(int=rng.getrandbits(128)), tenant, source, event_type, 1 + n % 40,
-                '{"status": "delivered", "model": "gpt-4o-mini"}', at, now, f"seed-{n}", None, None,
-            ))  # fmt: skip
+            chunk.append(
+                (
+                    uuid.UUID(int=rng.getrandbits(128)),
+                    tenant,
+                    source,
+                    event_type,
+                    1 + n % 40,
+                    '{"status": "delivered", "model": "gpt-4o-mini"}',
+                    at,
+                    now,
+                    f"seed-{n}",
+                    None,
+                    None,
+                )
+            )
         yield chunk
 
 

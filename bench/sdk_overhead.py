@@ -27,11 +27,11 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-import otel
+import usage_ledger_client
 from bench.harness import BENCH_INGEST_KEY, bench_database, ledger_process, write_results
-from otel import attributes as attr
-from otel.encoding import encode_body
-from otel.transport import HttpTransport
+from usage_ledger_client.transport import HttpTransport
+from usage_ledger_contract import attributes as attr
+from usage_ledger_contract.wire import encode_batch
 
 
 class NullExporter(SpanExporter):
@@ -49,7 +49,7 @@ class LedgerSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         events = [_wire(e.attributes or {}) for s in spans for e in s.events if e.name == attr.USAGE_EVENT_NAME]
-        if events and self._transport.post(encode_body(events)).status != 200:
+        if events and self._transport.post(encode_batch(events)).status != 200:
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
@@ -59,9 +59,15 @@ class LedgerSpanExporter(SpanExporter):
 
 def _wire(a: object) -> bytes:
     get = a.get  # type: ignore[attr-defined]
-    return msgspec.json.encode({"tenantId": get(attr.TENANT_ID), "source": get(attr.SOURCE),
-                                "eventType": get(attr.EVENT_TYPE), "units": get(attr.UNITS),
-                                "idempotencyKey": get(attr.IDEMPOTENCY_KEY)})  # fmt: skip
+    return msgspec.json.encode(
+        {
+            "tenantId": get(attr.TENANT_ID),
+            "source": get(attr.SOURCE),
+            "eventType": get(attr.EVENT_TYPE),
+            "units": get(attr.UNITS),
+            "idempotencyKey": get(attr.IDEMPOTENCY_KEY),
+        }
+    )
 
 
 @contextmanager
@@ -115,27 +121,27 @@ def latency(url: str, spool: Path, calls: int) -> dict[str, tuple[float, float]]
     out: dict[str, tuple[float, float]] = {}
     out["bare_otel_span"] = percentiles(lambda: tracer.start_span("twilio.messages.create").end(), calls)
     for mode, durable in (("memory", False), ("durable", True)):
-        otel.configure(url, BENCH_INGEST_KEY, spool_dir=spool / mode, durable=durable)
-        with otel.usage_tenant(f"t_lat_{mode}"):
+        usage_ledger_client.configure(url, BENCH_INGEST_KEY, spool_dir=spool / mode, durable=durable)
+        with usage_ledger_client.usage_tenant(f"t_lat_{mode}"):
             with tracer.start_as_current_span("twilio.messages.create"):
                 out[f"{mode}_in_span"] = percentiles(
-                    lambda: otel.record_usage_event(None, "twilio", "sms_outbound", 1, meta), calls
+                    lambda: usage_ledger_client.record_usage_event(None, "twilio", "sms_outbound", 1, meta), calls
                 )
             if mode == "memory":
                 out["memory_no_span"] = percentiles(
-                    lambda: otel.record_usage_event(None, "twilio", "sms_outbound", 1, meta), calls
+                    lambda: usage_ledger_client.record_usage_event(None, "twilio", "sms_outbound", 1, meta), calls
                 )
-        otel.shutdown(timeout=300)
+        usage_ledger_client.shutdown(timeout=300)
     return out
 
 
 def burst_ours(url: str, spool: Path, count: int) -> float:
-    otel.configure(url, BENCH_INGEST_KEY, spool_dir=spool / "burst")
+    usage_ledger_client.configure(url, BENCH_INGEST_KEY, spool_dir=spool / "burst")
     started = time.perf_counter()
     for n in range(count):
-        otel.record_usage_event("t_burst_ours", "openai", "ai_message", 1, {"n": n})
-    otel.flush(timeout=1800)
-    otel.shutdown(timeout=60)
+        usage_ledger_client.record_usage_event("t_burst_ours", "openai", "ai_message", 1, {"n": n})
+    usage_ledger_client.flush(timeout=1800)
+    usage_ledger_client.shutdown(timeout=60)
     return time.perf_counter() - started
 
 
@@ -147,8 +153,16 @@ def burst_sdk(url: str, count: int) -> float:
     started = time.perf_counter()
     for n in range(count):
         span = tracer.start_span("openai.chat")
-        span.add_event(attr.USAGE_EVENT_NAME, {attr.TENANT_ID: "t_burst_sdk", attr.SOURCE: "openai",
-                       attr.EVENT_TYPE: "ai_message", attr.UNITS: 1, attr.IDEMPOTENCY_KEY: f"sdk-{n}"})  # fmt: skip
+        span.add_event(
+            attr.USAGE_EVENT_NAME,
+            {
+                attr.TENANT_ID: "t_burst_sdk",
+                attr.SOURCE: "openai",
+                attr.EVENT_TYPE: "ai_message",
+                attr.UNITS: 1,
+                attr.IDEMPOTENCY_KEY: f"sdk-{n}",
+            },
+        )
         span.end()
     provider.shutdown()  # force_flush + export what the queue still holds
     return time.perf_counter() - started

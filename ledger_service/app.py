@@ -15,9 +15,11 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
+from litestar.types import ControllerRouterHandler
 
 from ledger_service.api.health import healthz, readyz
 from ledger_service.api.ingest import ingest_events
+from ledger_service.api.media import body_too_large
 from ledger_service.api.otlp import receive_traces
 from ledger_service.api.read import read_router
 from ledger_service.api.webhooks import webhook_router
@@ -45,10 +47,11 @@ def ledger_error_handler(_: Request[Any, Any, Any], exc: LedgerError) -> Respons
     return Response(_error_body(exc.code, exc.message), status_code=exc.status)
 
 
-def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[object]:
-    """Litestar's own 4xx (404, 405, validation) in the same envelope as ours."""
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[object]:
+    """Litestar's own 4xx (404, 405, validation, body too large) in the same envelope as ours."""
     code = "not_found" if exc.status_code == 404 else "http_error"
-    return Response(_error_body(code, str(exc.detail)), status_code=exc.status_code)
+    message = body_too_large(request) if exc.status_code == 413 else str(exc.detail)
+    return Response(_error_body(code, message), status_code=exc.status_code)
 
 
 def unexpected_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[object]:
@@ -93,15 +96,18 @@ class LedgerPlugin(InitPluginProtocol):
                 log.exception("partition upkeep or key pruning failed; will retry")
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        # Guards and exception handlers cannot take dependencies: they find the settings here (app_settings).
         app_config.state = State({"settings": self.settings})
         app_config.lifespan = [*app_config.lifespan, self.lifespan]
-        app_config.route_handlers = [
-            *app_config.route_handlers, healthz, readyz, ingest_events, receive_traces, read_router,
-            webhook_router, page_router, static_router,
-        ]  # fmt: skip
+        routes: list[ControllerRouterHandler] = [healthz, readyz, ingest_events, receive_traces, read_router]
+        routes += [webhook_router, page_router, static_router]
+        app_config.route_handlers = [*app_config.route_handlers, *routes]
+        # Every route's body limit unless it sets a smaller one of its own (the webhooks do).
+        app_config.request_max_body_size = self.settings.max_body_bytes
         app_config.template_config = template_config()  # the usage page (web/)
         app_config.dependencies.update(
             {
+                "settings": Provide(_constant(self.settings), sync_to_thread=False),
                 "database": Provide(_state_getter("database"), sync_to_thread=False),
                 "ingest": Provide(_state_getter("ingest"), sync_to_thread=False),
                 "read": Provide(_state_getter("read"), sync_to_thread=False),
@@ -116,6 +122,13 @@ class LedgerPlugin(InitPluginProtocol):
             }
         )
         return app_config
+
+
+def _constant(value: object) -> Callable[[], object]:
+    def get() -> object:
+        return value
+
+    return get
 
 
 def _state_getter(name: str) -> Callable[[State], object]:

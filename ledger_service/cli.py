@@ -43,9 +43,11 @@ def _parser() -> argparse.ArgumentParser:
         "--ttl", default=None, help="lifetime: 900, 15m, 2h or 7d (default LEDGER_READ_TOKEN_TTL_SECONDS)"
     )
     token.add_argument(
-        "--page", metavar="BASE_URL", default=None,
+        "--page",
+        metavar="BASE_URL",
+        default=None,
         help="print a sign-in link to the usage page at BASE_URL (e.g. http://127.0.0.1:8000) instead",
-    )  # fmt: skip
+    )
     return parser
 
 

@@ -15,6 +15,7 @@ import msgspec
 from rich.progress import Progress
 
 from ledger_service.ingest.service import IngestService
+from usage_ledger_contract.wire import UsageEvent
 
 DEMO_TENANTS = ("t_acme", "t_globex", "t_initech")
 DAYS = 30
@@ -51,18 +52,19 @@ def _units(event_type: str, rng: random.Random) -> int:
             return 1
 
 
-def _metadata(event_type: str, units: int, rng: random.Random) -> dict[str, object]:
+def _metadata(event_type: str, units: int, rng: random.Random) -> msgspec.Raw:
+    metadata: dict[str, object] = {}
     if event_type == "ai_message":
         out = rng.randint(20, units // 3)
-        return {"gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.input_tokens": units - out,
-                "gen_ai.usage.output_tokens": out}  # fmt: skip
-    if event_type == "call_minutes":
-        return {"direction": rng.choice(("inbound", "outbound-api"))}
-    return {}
+        metadata = {"gen_ai.request.model": "gpt-4o-mini"}
+        metadata |= {"gen_ai.usage.input_tokens": units - out, "gen_ai.usage.output_tokens": out}
+    elif event_type == "call_minutes":
+        metadata = {"direction": rng.choice(("inbound", "outbound-api"))}
+    return msgspec.Raw(msgspec.json.encode(metadata))
 
 
-def demo_events(tenant: str, now: datetime) -> Iterator[bytes]:
-    """Every demo event of one tenant for the last DAYS days, as JSON ingest events."""
+def demo_events(tenant: str, now: datetime) -> Iterator[UsageEvent]:
+    """Every demo event of one tenant for the last DAYS days."""
     scale = 1 + DEMO_TENANTS.index(tenant) if tenant in DEMO_TENANTS else 1
     for day in range(DAYS):
         day_start = (now - timedelta(days=day)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -75,12 +77,16 @@ def demo_events(tenant: str, now: datetime) -> Iterator[bytes]:
                 if occurred > now:
                     continue
                 units = _units(event_type, rng)
-                yield msgspec.json.encode({
-                    "tenantId": tenant, "source": source, "eventType": event_type, "units": units,
-                    "occurredAt": occurred, "metadata": _metadata(event_type, units, rng),
-                    "idempotencyKey": f"demo:{tenant}:{day_start.date()}:{event_type}:{n}",
-                    "traceId": uuid.UUID(int=rng.getrandbits(128)).hex,
-                })  # fmt: skip
+                yield UsageEvent(
+                    tenant_id=tenant,
+                    source=source,
+                    event_type=event_type,
+                    units=units,
+                    occurred_at=occurred,
+                    metadata=_metadata(event_type, units, rng),
+                    idempotency_key=f"demo:{tenant}:{day_start.date()}:{event_type}:{n}",
+                    trace_id=uuid.UUID(int=rng.getrandbits(128)).hex,
+                )
 
 
 async def seed_demo(ingest: IngestService, tenants: tuple[str, ...] = DEMO_TENANTS) -> dict[str, int]:
@@ -91,13 +97,13 @@ async def seed_demo(ingest: IngestService, tenants: tuple[str, ...] = DEMO_TENAN
         for tenant in tenants:
             task = progress.add_task(f"seeding {tenant}", total=None)
             stored[tenant] = 0
-            batch: list[bytes] = []
+            batch: list[UsageEvent] = []
             for event in demo_events(tenant, now):
                 batch.append(event)
                 if len(batch) == _BATCH:
-                    stored[tenant] += (await ingest.ingest_raw_events(batch)).accepted
+                    stored[tenant] += (await ingest.ingest(batch)).accepted
                     progress.advance(task, len(batch))
                     batch = []
-            stored[tenant] += (await ingest.ingest_raw_events(batch)).accepted
+            stored[tenant] += (await ingest.ingest(batch)).accepted
             progress.advance(task, len(batch))
     return stored

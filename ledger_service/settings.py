@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic.alias_generators import to_camel
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from usage_ledger_contract import limits
+from usage_ledger_contract.catalog import CATALOG, DECLARABLE_SOURCES, Catalog, EventType
 
 # A fixed key keeps local runs and the demo working with nothing configured; `serve` refuses it
 # (and an empty key list) on a non-loopback address, see Settings.check_safe_to_bind().
 DEV_INGEST_KEY = "dev-ingest-key"
 DEV_SECRET_KEY = "dev-secret-key-change-me-please-0123456789"  # noqa: S105 - refused off loopback
+
+
+class DeclaredEventType(BaseModel):
+    """An event type an operator adds for the app's own jobs (LEDGER_EVENT_TYPES, a JSON list of these)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    source: Literal[DECLARABLE_SOURCES] = "system"  # type: ignore[valid-type]
+    event_type: str
+    unit: str
+    label: str
+    description: str = ""
+
+    def entry(self) -> EventType:
+        return EventType(self.source, self.event_type, self.unit, self.label, self.description)
 
 
 class Settings(BaseSettings):
@@ -31,13 +51,17 @@ class Settings(BaseSettings):
     # unset: rows show their trace id without a link.
     trace_url_template: str | None = Field(default=None, pattern=r"\{trace_id\}")
 
-    # Ingest limits. Each is named in the error a client gets when it is exceeded.
-    max_batch_events: int = Field(default=10_000, ge=1)
-    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
-    max_metadata_bytes: int = Field(default=8 * 1024, ge=2)
-    max_metadata_depth: int = Field(default=16, ge=1)
-    late_window_days: int = Field(default=35, ge=1)
-    future_skew_seconds: int = Field(default=300, ge=0)
+    # Event types of the app's own jobs, beside the contract's catalog (see replit.md, "How to add new
+    # event types"): JSON, e.g. [{"eventType": "report_export", "unit": "report", "label": "Report exports"}].
+    event_types: list[DeclaredEventType] = Field(default_factory=list)
+
+    # Ingest limits (defaults from the contract). Each is named in the error a client gets when exceeded.
+    max_batch_events: int = Field(default=limits.DEFAULT_MAX_BATCH_EVENTS, ge=1)
+    max_body_bytes: int = Field(default=limits.DEFAULT_MAX_BODY_BYTES, ge=1024)
+    max_metadata_bytes: int = Field(default=limits.DEFAULT_MAX_METADATA_BYTES, ge=2)
+    max_metadata_depth: int = Field(default=limits.DEFAULT_MAX_METADATA_DEPTH, ge=1)
+    late_window_days: int = Field(default=limits.DEFAULT_LATE_WINDOW_DAYS, ge=1)
+    future_skew_seconds: int = Field(default=limits.DEFAULT_FUTURE_SKEW_SECONDS, ge=0)
     # Idempotency keys are kept this long after they were claimed; must exceed the late window so a
     # retry of any event the ledger would still accept is recognised.
     dedup_retention_days: int = Field(default=40, ge=1)
@@ -73,6 +97,12 @@ class Settings(BaseSettings):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
 
+    @field_validator("event_types")
+    @classmethod
+    def _event_types_fit_the_catalog(cls, value: list[DeclaredEventType]) -> list[DeclaredEventType]:
+        CATALOG.with_types(t.entry() for t in value)  # raises ValueError naming the type that does not fit
+        return value
+
     @field_validator("dedup_retention_days")
     @classmethod
     def _retention_covers_late_window(cls, value: int, info: object) -> int:
@@ -90,6 +120,11 @@ class Settings(BaseSettings):
         if value and value <= late + 1:
             raise ValueError(f"must be 0 (off) or greater than late_window_days + 1 ({late + 1})")
         return value
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """The contract's event types plus the declared ones: what this ledger accepts and shows."""
+        return CATALOG.with_types(t.entry() for t in self.event_types)
 
     def ingest_key_values(self) -> list[str]:
         return [k.get_secret_value() for k in self.ingest_keys]

@@ -7,11 +7,13 @@ read API takes the tenant from the verified token only, never from a request par
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
 
 from ledger_service.errors import UnauthorizedError
+from usage_ledger_contract.rules import tenant_id_problem
 
 ALGORITHM = "HS256"
 ISSUER = "usage-ledger"
@@ -20,15 +22,23 @@ AUDIENCE = "usage-ledger:read"
 MAX_TTL = timedelta(days=31)
 # Tokens signed a moment "in the future" by a host whose clock runs slightly ahead are still fine.
 _CLOCK_SKEW_SECONDS = 30
-_TENANT = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 _TTL = re.compile(r"^(\d+)([smhd]?)$")
 _TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
 
 
+@dataclass(frozen=True, slots=True)
+class ReadGrant:
+    """What a verified read token allows: reading one tenant's usage until it expires."""
+
+    tenant_id: str
+    expires_at: datetime
+
+
 def mint_read_token(secret: str, tenant_id: str, ttl: timedelta, *, now: datetime | None = None) -> str:
     """A signed token that lets its bearer read `tenant_id`'s usage until `ttl` from now."""
-    if not _TENANT.match(tenant_id):
-        raise ValueError("tenant id must be 1-128 characters without control characters")
+    problem = tenant_id_problem(tenant_id)
+    if problem is not None:
+        raise ValueError(f"tenant id {problem}")
     if not timedelta(seconds=1) <= ttl <= MAX_TTL:
         raise ValueError(f"ttl must be between 1 second and {MAX_TTL.days} days")
     issued = now or datetime.now(UTC)
@@ -36,8 +46,9 @@ def mint_read_token(secret: str, tenant_id: str, ttl: timedelta, *, now: datetim
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify_read_token(secret: str, token: str) -> str:
-    """The tenant id the token was minted for; UnauthorizedError when expired, forged or malformed."""
+def verify_read_token(secret: str, token: str) -> ReadGrant:
+    """The tenant the token was minted for and when it expires; UnauthorizedError when expired, forged or
+    malformed."""
     try:
         claims = jwt.decode(
             token,
@@ -53,9 +64,9 @@ def verify_read_token(secret: str, token: str) -> str:
     except jwt.InvalidTokenError:
         raise UnauthorizedError("the read token is not valid") from None
     tenant = claims.get("sub")
-    if not isinstance(tenant, str) or not _TENANT.match(tenant):
+    if tenant_id_problem(tenant) is not None:
         raise UnauthorizedError("the read token does not name a tenant")
-    return tenant
+    return ReadGrant(str(tenant), datetime.fromtimestamp(claims["exp"], UTC))
 
 
 def parse_ttl(text: str) -> timedelta:

@@ -11,32 +11,26 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import jwt
 from litestar import Request
 from litestar.datastructures import Cookie
 
 from ledger_service.errors import UnauthorizedError
 from ledger_service.settings import Settings
-from ledger_service.tokens import verify_read_token
+from ledger_service.tokens import ReadGrant, verify_read_token
 
 COOKIE_NAME = "usage_read_token"
 # Only the page and its CSV download receive the cookie; the JSON API keeps taking Bearer tokens.
 COOKIE_PATH = "/settings/billing/usage"
 
 
-def _secret(request: Request[Any, Any, Any]) -> str:
-    settings: Settings = request.app.state.settings
-    return settings.secret_key.get_secret_value()
-
-
-def exchange(request: Request[Any, Any, Any], token: str) -> Cookie:
+def exchange(request: Request[Any, Any, Any], settings: Settings, token: str) -> Cookie:
     """The cookie that carries `token`, after checking it (UnauthorizedError when expired or forged)."""
-    verify_read_token(_secret(request), token)
+    grant = verify_read_token(settings.secret_key.get_secret_value(), token)
     return Cookie(
         key=COOKIE_NAME,
         value=token,
         path=COOKIE_PATH,
-        max_age=_seconds_left(token),
+        max_age=_seconds_left(grant),
         httponly=True,
         # Secure only over https: a plain-http cookie marked Secure would never come back on loopback.
         # Behind a proxy, uvicorn sets the scheme from X-Forwarded-Proto (trusted from --forwarded-allow-ips).
@@ -50,16 +44,14 @@ def forget() -> Cookie:
     return Cookie(key=COOKIE_NAME, value="", path=COOKIE_PATH, max_age=0, httponly=True, samesite="strict")
 
 
-def tenant_from_cookie(request: Request[Any, Any, Any]) -> str:
+def tenant_from_cookie(request: Request[Any, Any, Any], settings: Settings) -> str:
     token = request.cookies.get(COOKIE_NAME)
     if not token:
         raise UnauthorizedError("no read token: open Usage from your account's billing settings to get a fresh link")
-    return verify_read_token(_secret(request), token)
+    return verify_read_token(settings.secret_key.get_secret_value(), token).tenant_id
 
 
-def _seconds_left(token: str) -> int:
-    # Already verified, so the claims are trusted; the cookie should not outlive the token inside it.
-    claims = jwt.decode(token, options={"verify_signature": False})
-    # At least a second, so a token inside its clock-skew leeway still reaches the page (which then says
-    # "expired") instead of vanishing as "no token".
-    return max(1, int(claims["exp"] - datetime.now(UTC).timestamp()))
+def _seconds_left(grant: ReadGrant) -> int:
+    # The cookie should not outlive the token inside it. At least a second, so a token inside its
+    # clock-skew leeway still reaches the page (which then says "expired") instead of vanishing as "no token".
+    return max(1, int((grant.expires_at - datetime.now(UTC)).total_seconds()))

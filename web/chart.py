@@ -67,13 +67,21 @@ def build_chart(series: UsageSeries, description: str) -> Chart:
     count = len(series.days) or 1
     step = WIDTH / count
     gap = min(step * 0.25, 4.0)
-    bars = [_bar(i, count, step, gap, peak, day.date, day.units, day.events, series.unit) for i, day in
-            enumerate(series.days)]  # fmt: skip
+    bars = [
+        _bar(i, count, step, gap, peak, day.date, day.units, day.events, series.unit)
+        for i, day in enumerate(series.days)
+    ]
     return Chart(
-        key=f"{series.source}-{series.event_type}", source=series.source, event_type=series.event_type,
-        unit=series.unit, description=description, total_units=series.totals.units,
-        total_events=series.totals.events, peak=peak, bars=bars,
-    )  # fmt: skip
+        key=f"{series.source}-{series.event_type}",
+        source=series.source,
+        event_type=series.event_type,
+        unit=series.unit,
+        description=description,
+        total_units=series.totals.units,
+        total_events=series.totals.events,
+        peak=peak,
+        bars=bars,
+    )
 
 
 def _bar(i: int, count: int, step: float, gap: float, peak: int, day: date, units: int, events: int, unit: str) -> Bar:
@@ -86,8 +94,17 @@ def _bar(i: int, count: int, step: float, gap: float, peak: int, day: date, unit
     label_x = {"start": x, "middle": x + width / 2, "end": x + width}[anchor]
     value = f"{amount(units, unit)}, {amount(events, 'event')}"
     return Bar(
-        day=day, units=units, events=events, x=round(x, 2), width=round(width, 2), y=round(HEIGHT - height, 2),
-        height=round(height, 2), column_x=round(i * step, 2), column_width=round(step, 2),
-        label_x=round(label_x, 2), label_anchor=anchor, title=f"{day_text(day)}: {value}",
+        day=day,
+        units=units,
+        events=events,
+        x=round(x, 2),
+        width=round(width, 2),
+        y=round(HEIGHT - height, 2),
+        height=round(height, 2),
+        column_x=round(i * step, 2),
+        column_width=round(step, 2),
+        label_x=round(label_x, 2),
+        label_anchor=anchor,
+        title=f"{day_text(day)}: {value}",
         label=f"{day:%d %b}: {amount(units, unit)}",
-    )  # fmt: skip
+    )

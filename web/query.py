@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from ledger_service.errors import BadRequestError
 from ledger_service.read.days import day_start, load_zone, today_in
 from ledger_service.read.params import parse_type_filter
+from usage_ledger_contract.catalog import Catalog
 
 PAGE_PATH = "/settings/billing/usage"
 CSV_PATH = f"{PAGE_PATH}/events.csv"
@@ -43,11 +44,11 @@ class PageQuery:
     trail: tuple[str, ...] = ()
 
 
-def parse_page(params: Mapping[str, str]) -> PageQuery:
+def parse_page(params: Mapping[str, str], catalog: Catalog) -> PageQuery:
     """The page's view from its query string; BadRequestError names the parameter that is wrong."""
     tz_param = params.get("tz") or None
     zone = load_zone(tz_param or "UTC")
-    source, event_type = parse_type_filter(params)
+    source, event_type = parse_type_filter(params, catalog)
     from_param, to_param = _date(params, "from"), _date(params, "to")
     last = to_param or today_in(zone)
     first = from_param or last - timedelta(days=DEFAULT_DAYS - 1)
@@ -55,9 +56,17 @@ def parse_page(params: Mapping[str, str]) -> PageQuery:
         raise BadRequestError(f"from: {first} is after to ({last})")
     trail = tuple(c for c in (params.get("back") or "").split(_TRAIL_SEPARATOR) if c)
     return PageQuery(
-        zone, first, last, source, event_type, from_param, to_param, tz_param,
-        params.get("cursor") or None, trail[-MAX_TRAIL:],
-    )  # fmt: skip
+        zone,
+        first,
+        last,
+        source,
+        event_type,
+        from_param,
+        to_param,
+        tz_param,
+        params.get("cursor") or None,
+        trail[-MAX_TRAIL:],
+    )
 
 
 def summary_params(query: PageQuery) -> dict[str, str]:
@@ -108,12 +117,14 @@ def csv_url(query: PageQuery) -> str:
 def _url(path: str, query: PageQuery) -> str:
     # Only what the user chose goes in the URL: no dates means "the last 30 days" whenever it is opened.
     items = [
-        ("source", query.source), ("eventType", query.event_type),
+        ("source", query.source),
+        ("eventType", query.event_type),
         ("from", query.from_param.isoformat() if query.from_param else None),
         ("to", query.to_param.isoformat() if query.to_param else None),
-        ("tz", query.tz_param), ("cursor", query.cursor),
+        ("tz", query.tz_param),
+        ("cursor", query.cursor),
         ("back", _TRAIL_SEPARATOR.join(query.trail) or None),
-    ]  # fmt: skip
+    ]
     pairs = [(k, v) for k, v in items if v]
     return f"{path}?{urlencode(pairs)}" if pairs else path
 

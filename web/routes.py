@@ -52,16 +52,18 @@ def _params(request: Request[Any, Any, Any]) -> dict[str, str]:
 
 
 @get(PAGE_PATH, name="usage_page", include_in_schema=False)
-async def usage_page(request: Request[Any, Any, Any], read: NamedDependency[ReadService]) -> Response[Any]:
+async def usage_page(
+    request: Request[Any, Any, Any], read: NamedDependency[ReadService], settings: NamedDependency[Settings]
+) -> Response[Any]:
     params = _params(request)
     token = params.pop("token", None)
     if token is not None:
-        return _sign_in(request, token, params)
-    tenant = auth.tenant_from_cookie(request)
+        return _sign_in(request, settings, token, params)
+    tenant = auth.tenant_from_cookie(request, settings)
     try:
-        query = parse_page(params)
+        query = parse_page(params, settings.catalog)
     except BadRequestError as exc:
-        return _page(tenant, params, None, exc)
+        return _page(tenant, params, settings, None, exc)
     canonical = page_url(query)
     if sorted(params.items()) != sorted(parse_qsl(urlsplit(canonical).query)):
         # Blank form fields and unknown parameters dropped: the address bar holds exactly the view.
@@ -70,46 +72,54 @@ async def usage_page(request: Request[Any, Any, Any], read: NamedDependency[Read
         summary = await read.summary(tenant, summary_params(query))
         events = await read.events(tenant, events_params(query))
     except BadRequestError as exc:  # e.g. a window over LEDGER_SUMMARY_MAX_DAYS, an edited cursor
-        return _page(tenant, params, None, exc)
-    settings: Settings = request.app.state.settings
-    return _page(tenant, params, usage_view(tenant, query, summary, events, settings.trace_url_template))
+        return _page(tenant, params, settings, None, exc)
+    view = usage_view(tenant, query, summary, events, settings.trace_url_template, settings.catalog)
+    return _page(tenant, params, settings, view)
 
 
 @get(f"{PAGE_PATH}/events.csv", name="usage_csv", include_in_schema=False)
-async def usage_csv(request: Request[Any, Any, Any], read: NamedDependency[ReadService]) -> Stream:
-    tenant = auth.tenant_from_cookie(request)
-    query = parse_page(_params(request))
+async def usage_csv(
+    request: Request[Any, Any, Any], read: NamedDependency[ReadService], settings: NamedDependency[Settings]
+) -> Stream:
+    tenant = auth.tenant_from_cookie(request, settings)
+    query = parse_page(_params(request), settings.catalog)
     rows = read.events_csv(tenant, csv_params(query))
     filename = f"usage-events-{query.first}-to-{query.last}.csv"
     headers = SECURITY_HEADERS | {"Content-Disposition": f'attachment; filename="{filename}"'}
     return Stream(rows, media_type="text/csv; charset=utf-8", headers=headers)
 
 
-def _sign_in(request: Request[Any, Any, Any], token: str, params: dict[str, str]) -> Template:
+def _sign_in(request: Request[Any, Any, Any], settings: Settings, token: str, params: dict[str, str]) -> Template:
     """Store the verified token in the cookie and move on to the same view without it in the URL.
 
     Not an HTTP redirect: the token link is usually followed from the host app, another site, and a
     browser does not send a SameSite=Strict cookie on a redirect that a cross-site click started. A
     refresh issued by this page is a same-site navigation, so the cookie goes along.
     """
-    cookie = auth.exchange(request, token)  # raises (401 page) before anything is stored
-    context = {"next": _canonical(params), "static": STATIC_PATH}
+    cookie = auth.exchange(request, settings, token)  # raises (401 page) before anything is stored
+    context = {"next": _canonical(params, settings), "static": STATIC_PATH}
     return Template("signin.html", context=context, cookies=[cookie], headers=SECURITY_HEADERS)
 
 
-def _canonical(params: dict[str, str]) -> str:
+def _canonical(params: dict[str, str], settings: Settings) -> str:
     try:
-        return page_url(parse_page(params))
+        return page_url(parse_page(params, settings.catalog))
     except BadRequestError:
         return PAGE_PATH  # a link with a bad filter still signs in; the page then shows the defaults
 
 
-def _page(tenant: str, params: dict[str, str], view: UsageView | None, error: LedgerError | None = None) -> Template:
-    range_text = date_range_text(view.first, view.last) if view else ""
+def _page(
+    tenant: str, params: dict[str, str], settings: Settings, view: UsageView | None, error: LedgerError | None = None
+) -> Template:
     context = {
-        "tenant": tenant, "form": filter_form(params), "view": view, "error": error, "static": STATIC_PATH,
-        "range_text": range_text, "svg": {"width": chart.WIDTH, "height": chart.HEIGHT, "top": chart.TOP},
-    }  # fmt: skip
+        "tenant": tenant,
+        "form": filter_form(params, settings.catalog),
+        "view": view,
+        "error": error,
+        "static": STATIC_PATH,
+        "range_text": date_range_text(view.first, view.last) if view else "",
+        "svg": {"width": chart.WIDTH, "height": chart.HEIGHT, "top": chart.TOP},
+    }
     status = error.status if error else 200
     return Template("usage.html", context=context, status_code=status, headers=SECURITY_HEADERS)
 

@@ -8,16 +8,30 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from ledger_service.read.model import EventsPage, UsageEvent, UsageSummary
-from otel.event_types import SOURCES, all_event_types
+from usage_ledger_contract.catalog import SOURCE_NAMES, Catalog
 from web.chart import Chart, amount, build_chart
 from web.query import PageQuery, csv_url, newest_url, next_url, previous_url
 
 # Offered in the time zone menu; any other IANA zone works in the URL and is added to the menu.
 COMMON_ZONES = (
-    "UTC", "America/Los_Angeles", "America/Denver", "America/Chicago", "America/New_York", "America/Sao_Paulo",
-    "Europe/London", "Europe/Berlin", "Europe/Helsinki", "Africa/Johannesburg", "Asia/Dubai", "Asia/Kolkata",
-    "Asia/Kathmandu", "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland",
-)  # fmt: skip
+    "UTC",
+    "America/Los_Angeles",
+    "America/Denver",
+    "America/Chicago",
+    "America/New_York",
+    "America/Sao_Paulo",
+    "Europe/London",
+    "Europe/Berlin",
+    "Europe/Helsinki",
+    "Africa/Johannesburg",
+    "Asia/Dubai",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "Pacific/Auckland",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +43,7 @@ class FilterForm:
     from_: str = ""
     to: str = ""
     tz: str = "UTC"
-    sources: tuple[str, ...] = SOURCES
+    sources: tuple[str, ...] = SOURCE_NAMES
     # (source, [(event_type, unit)]) for <optgroup>s: the registry, so every type can be chosen before it has usage.
     event_types: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
     zones: list[str] = field(default_factory=list)
@@ -67,35 +81,43 @@ class UsageView:
     csv_url: str
 
 
-def filter_form(params: Mapping[str, str]) -> FilterForm:
+def filter_form(params: Mapping[str, str], catalog: Catalog) -> FilterForm:
     tz = params.get("tz") or "UTC"
     grouped: dict[str, list[tuple[str, str]]] = {}
-    for (source, event_type), entry in sorted(all_event_types().items()):
-        grouped.setdefault(source, []).append((event_type, entry.unit))
+    for entry in sorted(catalog, key=lambda e: (e.source, e.name)):
+        grouped.setdefault(entry.source, []).append((entry.name, entry.unit))
     zones = list(COMMON_ZONES) if tz in COMMON_ZONES else [tz, *COMMON_ZONES]
     return FilterForm(
-        source=params.get("source", ""), event_type=params.get("eventType", ""),
-        from_=params.get("from", ""), to=params.get("to", ""), tz=tz,
-        event_types=[(s, grouped[s]) for s in SOURCES if s in grouped], zones=zones,
-    )  # fmt: skip
+        source=params.get("source", ""),
+        event_type=params.get("eventType", ""),
+        from_=params.get("from", ""),
+        to=params.get("to", ""),
+        tz=tz,
+        event_types=[(s, grouped[s]) for s in SOURCE_NAMES if s in grouped],
+        zones=zones,
+    )
 
 
 def usage_view(
-    tenant: str, query: PageQuery, summary: UsageSummary, page: EventsPage, trace_url_template: str | None
+    tenant: str,
+    query: PageQuery,
+    summary: UsageSummary,
+    page: EventsPage,
+    trace_url_template: str | None,
+    catalog: Catalog,
 ) -> UsageView:
-    registry = all_event_types()
-    # The registry's order (twilio, sendgrid, openai, ...), the same as the filter menu's.
-    order = {key: n for n, key in enumerate(registry)}
+    # The catalog's order (twilio, sendgrid, openai, ...), the same as the filter menu's.
+    order = {(e.source, e.name): n for n, e in enumerate(catalog)}
     series = sorted(summary.series, key=lambda s: order.get((s.source, s.event_type), len(order)))
-    charts = [build_chart(s, _description(s.source, s.event_type)) for s in series]
+    charts = [build_chart(s, _description(catalog, s.source, s.event_type)) for s in series]
     rows = [_row(e, query.zone, trace_url_template) for e in page.events]
     pager = Pager(previous_url(query), next_url(query, page.next_cursor), newest_url(query) if query.cursor else None)
     filtered = bool(query.source or query.event_type or query.from_param or query.to_param)
     return UsageView(tenant, query.first, query.last, query.zone.key, filtered, charts, rows, pager, csv_url(query))
 
 
-def _description(source: str, event_type: str) -> str:
-    entry = all_event_types().get((source, event_type))
+def _description(catalog: Catalog, source: str, event_type: str) -> str:
+    entry = catalog.get(source, event_type)
     return entry.description if entry else ""
 
 
@@ -114,10 +136,15 @@ def _row(event: UsageEvent, zone: ZoneInfo, trace_url_template: str | None) -> R
         # replace, not str.format: the template is an operator's URL and may hold other braces.
         trace_url = trace_url_template.replace("{trace_id}", event.trace_id)
     return Row(
-        id=str(event.id), time_iso=event.occurred_at.isoformat(), time_text=_time_text(local),
-        source=event.source, event_type=event.event_type, units=amount(event.units, event.unit),
-        trace_id=event.trace_id, trace_url=trace_url,
-    )  # fmt: skip
+        id=str(event.id),
+        time_iso=event.occurred_at.isoformat(),
+        time_text=_time_text(local),
+        source=event.source,
+        event_type=event.event_type,
+        units=amount(event.units, event.unit),
+        trace_id=event.trace_id,
+        trace_url=trace_url,
+    )
 
 
 def _time_text(local: datetime) -> str:

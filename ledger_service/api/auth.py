@@ -17,8 +17,14 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def require_ingest_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+def app_settings(connection: ASGIConnection[Any, Any, Any, Any]) -> Settings:
+    """For guards, which cannot take dependencies; handlers get `settings` injected."""
     settings: Settings = connection.app.state.settings
+    return settings
+
+
+def require_ingest_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    settings = app_settings(connection)
     token = bearer_token(connection)
     if token is None:
         raise UnauthorizedError("missing ingest key: send 'Authorization: Bearer <key>'")

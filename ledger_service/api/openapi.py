@@ -1,17 +1,31 @@
 """OpenAPI for the routes that read their raw body (for per-event validation and OTLP decoding).
 
-Litestar cannot infer a request body from `request.stream()`, so these operation classes describe the
-body and the error answers by hand; the handlers' behaviour does not depend on them. Clients and
-schemathesis (tests/test_fuzz) read them from /schema/openapi.json.
+Litestar cannot infer a request body from raw bytes, so these operation classes describe it, from the
+types themselves: the contract's UsageEvent goes through msgspec's JSON Schema generator, and the
+catalog fills in the sources and event types this ledger accepts. Clients and schemathesis
+(tests/test_fuzz) read them from /schema/openapi.json.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
 
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, RequestBody, Schema
+import msgspec
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
 
-from otel.event_types import MAX_UNITS, SOURCES, all_event_types
+from usage_ledger_contract import fields
+from usage_ledger_contract.catalog import CATALOG, SOURCE_NAMES
+from usage_ledger_contract.wire import EventBatch, UsageEvent
 
 _STRING = OpenAPIType.STRING
 _ERROR_SCHEMA = Schema(
@@ -32,32 +46,61 @@ _INGEST_ERRORS = {
     "415": "Content-Type is not application/json",
     "503": "The database is unavailable; retry later",
 }
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+_SUBSCHEMA_LISTS = ("anyOf", "allOf", "oneOf")
 
 
-def _event_schema() -> Schema:
-    types = sorted({event_type for _, event_type in all_event_types()})
-    return Schema(
-        type=OpenAPIType.OBJECT,
-        required=["tenantId", "source", "eventType", "units"],
-        additional_properties=False,
-        properties={
-            "tenantId": Schema(type=_STRING, min_length=1, max_length=128),
-            "source": Schema(type=_STRING, enum=list(SOURCES)),
-            "eventType": Schema(type=_STRING, enum=list(types)),
-            "units": Schema(type=OpenAPIType.INTEGER, minimum=0, maximum=MAX_UNITS),
-            "idempotencyKey": Schema(
-                type=_STRING,
-                min_length=1,
-                max_length=256,
-                description="Required unless `id` is given: a retried event with the same key counts once",
-            ),
-            "metadata": Schema(type=OpenAPIType.OBJECT, description="Small JSON object (ids, counts, statuses)"),
-            "occurredAt": Schema(type=_STRING, format="date-time"),  # type: ignore[arg-type]
-            "id": Schema(type=_STRING, format="uuid"),  # type: ignore[arg-type]
-            "traceId": Schema(type=_STRING, pattern="^[0-9a-f]{32}$"),
-            "spanId": Schema(type=_STRING, pattern="^[0-9a-f]{16}$"),
-        },
+def schema_of(struct: type[msgspec.Struct]) -> Schema:
+    """The OpenAPI schema of a msgspec Struct, from msgspec's own JSON Schema of it."""
+    document = msgspec.json.schema(struct)
+    return _convert(document, document.get("$defs", {}))
+
+
+def _convert(node: dict[str, Any], defs: dict[str, Any]) -> Schema:
+    if "$ref" in node:
+        return _convert(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+    kwargs: dict[str, Any] = {}
+    for key, value in node.items():
+        name = _CAMEL.sub("_", key).lower()
+        if key in ("$defs", "$ref"):
+            continue
+        if key == "type":
+            value = OpenAPIType(value)
+        elif key == "format":
+            value = OpenAPIFormat(value)
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            value = _convert(value, defs)
+        elif key == "properties":
+            value = {k: _convert(v, defs) for k, v in value.items()}
+        elif key in _SUBSCHEMA_LISTS:
+            value = [_convert(v, defs) for v in value]
+        kwargs[name] = value
+    return Schema(**kwargs)
+
+
+def event_schema() -> Schema:
+    """UsageEvent as the contract defines it, with the catalog's sources and event types as enums."""
+    schema = schema_of(UsageEvent)
+    properties = dict(schema.properties or {})
+    properties[fields.SOURCE.wire] = Schema(type=_STRING, enum=list(SOURCE_NAMES))
+    properties[fields.EVENT_TYPE.wire] = Schema(
+        type=_STRING,
+        enum=sorted({t.name for t in CATALOG}),
+        description="A type of the catalog, or a `system` type the operator declared in LEDGER_EVENT_TYPES",
     )
+    properties[fields.METADATA.wire] = Schema(
+        type=OpenAPIType.OBJECT, description="Small JSON object (ids, counts, statuses)"
+    )
+    schema.properties = properties
+    schema.additional_properties = False
+    return schema
+
+
+def batch_schema() -> Schema:
+    schema = schema_of(EventBatch)
+    schema.properties = {"events": Schema(type=OpenAPIType.ARRAY, items=event_schema())}
+    schema.additional_properties = False
+    return schema
 
 
 def _errors(descriptions: dict[str, str], media_type: str = "application/json") -> dict[str, OpenAPIResponse]:
@@ -70,16 +113,10 @@ def _errors(descriptions: dict[str, str], media_type: str = "application/json") 
 @dataclass
 class IngestOperation(Operation):
     def __post_init__(self) -> None:
-        batch = Schema(
-            type=OpenAPIType.OBJECT,
-            required=["events"],
-            additional_properties=False,
-            properties={"events": Schema(type=OpenAPIType.ARRAY, items=_event_schema())},
-        )
         self.request_body = RequestBody(
             required=True,
             description="Events are validated one by one: an invalid one is reported in `errors`, the rest stored",
-            content={"application/json": OpenAPIMediaType(schema=batch)},
+            content={"application/json": OpenAPIMediaType(schema=batch_schema())},
         )
         self.responses = {**(self.responses or {}), **_errors(_INGEST_ERRORS)}
 
@@ -87,7 +124,7 @@ class IngestOperation(Operation):
 @dataclass
 class OtlpOperation(Operation):
     def __post_init__(self) -> None:
-        protobuf = OpenAPIMediaType(schema=Schema(type=_STRING, format="binary"))  # type: ignore[arg-type]
+        protobuf = OpenAPIMediaType(schema=Schema(type=_STRING, format=OpenAPIFormat.BINARY))
         as_json = OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT, description="ExportTraceServiceRequest"))
         self.request_body = RequestBody(
             required=True, content={"application/x-protobuf": protobuf, "application/json": as_json}

@@ -13,9 +13,11 @@ from typing import Any
 from google.rpc.status_pb2 import Status
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException
+from litestar.params import RawBody
 
 from ledger_service.api.auth import require_ingest_key
-from ledger_service.api.ingest import read_limited_body
+from ledger_service.api.media import body_too_large, media_type
 from ledger_service.api.openapi import OtlpOperation
 from ledger_service.errors import BadRequestError, LedgerError, PayloadTooLargeError, UnsupportedMediaTypeError
 from ledger_service.ingest.otlp import OtlpFormat, decode_request, encode_message, ingest_traces
@@ -37,16 +39,12 @@ _GRPC_INTERNAL = 13
 _WBITS = {"gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
 
 
-def _media_type(request: Request[Any, Any, Any]) -> str:
-    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
-
-
 def request_format(request: Request[Any, Any, Any]) -> OtlpFormat:
-    media_type = _media_type(request)
-    fmt = _FORMATS.get(media_type)
+    found = media_type(request.headers)
+    fmt = _FORMATS.get(found)
     if fmt is None:
         raise UnsupportedMediaTypeError(
-            f"Content-Type must be application/x-protobuf or application/json (OTLP/HTTP), not {media_type!r}"
+            f"Content-Type must be application/x-protobuf or application/json (OTLP/HTTP), not {found!r}"
         )
     return fmt
 
@@ -72,8 +70,7 @@ def decompress_limited(data: bytes, limit: int, encoding: str = "gzip") -> bytes
     return b"".join(out)
 
 
-async def read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
-    body = await read_limited_body(request, limit)
+def decoded_body(request: Request[Any, Any, Any], body: bytes, limit: int) -> bytes:
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
         return body
@@ -84,21 +81,24 @@ async def read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
     )
 
 
-def otlp_error_handler(request: Request[Any, Any, Any], exc: LedgerError) -> Response[bytes]:
+def otlp_error_handler(request: Request[Any, Any, Any], exc: LedgerError | HTTPException) -> Response[bytes]:
     """Errors as a google.rpc.Status in the request's encoding, which OTLP/HTTP clients know how to read."""
-    if exc.status >= 500:
-        log.error("OTLP request failed: %s", exc.message)
-    fmt = _FORMATS.get(_media_type(request), "json")
-    status = Status(code=_GRPC_CODES.get(exc.status, _GRPC_INTERNAL), message=exc.message)
-    return Response(encode_message(status, fmt), status_code=exc.status, media_type=_MEDIA_TYPES[fmt])
+    if isinstance(exc, LedgerError):
+        code, message = exc.status, exc.message
+    else:  # Litestar's own: the body over its limit, a malformed header...
+        code, message = exc.status_code, body_too_large(request) if exc.status_code == 413 else str(exc.detail)
+    if code >= 500:
+        log.error("OTLP request failed: %s", message)
+    fmt = _FORMATS.get(media_type(request.headers), "json")
+    status = Status(code=_GRPC_CODES.get(code, _GRPC_INTERNAL), message=message)
+    return Response(encode_message(status, fmt), status_code=code, media_type=_MEDIA_TYPES[fmt])
 
 
 @post(
     "/v1/traces",
     guards=[require_ingest_key],
     status_code=200,
-    request_max_body_size=None,
-    exception_handlers={LedgerError: otlp_error_handler},
+    exception_handlers={LedgerError: otlp_error_handler, HTTPException: otlp_error_handler},
     tags=["ingest"],
     operation_class=OtlpOperation,
     summary="OTLP/HTTP trace receiver: usage span events become ledger rows (exactly once)",
@@ -108,10 +108,13 @@ def otlp_error_handler(request: Request[Any, Any, Any], exc: LedgerError) -> Res
         "/api/usage/events; other spans are ignored. Rejected usage is reported in `partial_success`."
     ),
 )
-async def receive_traces(request: Request[Any, Any, Any], ingest: NamedDependency[IngestService]) -> Response[bytes]:
+async def receive_traces(
+    request: Request[Any, Any, Any],
+    body: RawBody,
+    ingest: NamedDependency[IngestService],
+    settings: NamedDependency[Settings],
+) -> Response[bytes]:
     fmt = request_format(request)
-    settings: Settings = request.app.state.settings
-    body = await read_body(request, settings.max_body_bytes)
-    export = decode_request(body, fmt)
+    export = decode_request(decoded_body(request, body, settings.max_body_bytes), fmt)
     response = await ingest_traces(ingest, export, settings.max_batch_events)
     return Response(encode_message(response, fmt), media_type=_MEDIA_TYPES[fmt])

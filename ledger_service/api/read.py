@@ -21,12 +21,11 @@ from ledger_service.settings import Settings
 from ledger_service.tokens import verify_read_token
 
 
-def tenant_from_token(request: Request[Any, Any, Any]) -> str:
+def tenant_from_token(request: Request[Any, Any, Any], settings: NamedDependency[Settings]) -> str:
     token = bearer_token(request)
     if token is None:
         raise UnauthorizedError("missing read token: send 'Authorization: Bearer <token>'")
-    settings: Settings = request.app.state.settings
-    return verify_read_token(settings.secret_key.get_secret_value(), token)
+    return verify_read_token(settings.secret_key.get_secret_value(), token).tenant_id
 
 
 def _params(request: Request[Any, Any, Any]) -> dict[str, str]:

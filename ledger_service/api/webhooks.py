@@ -11,27 +11,29 @@ A missing or wrong signature is a 403 and nothing is stored.
 from __future__ import annotations
 
 from typing import Any
-from xml.sax.saxutils import escape
 
 from litestar import Request, Response, Router, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, RawBody
+from twilio.twiml import TwiML
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
 
-from ledger_service.api.ingest import read_limited_body
 from ledger_service.ingest.webhooks import TwilioHook, TwilioRequest, WebhookResult, WebhookService
 from ledger_service.settings import Settings
-from otel.webhooks import sendgrid as sendgrid_hooks
-from otel.webhooks import twilio as twilio_hooks
-
-_XML = '<?xml version="1.0" encoding="UTF-8"?>'
+from usage_ledger_contract.webhooks import sendgrid as sendgrid_hooks
+from usage_ledger_contract.webhooks import twilio as twilio_hooks
 
 
-def _twiml(next_url: str | None) -> Response[str]:
-    body = f"{_XML}<Response></Response>"
+def _twiml(answer: MessagingResponse | VoiceResponse, next_url: str | None) -> Response[str]:
     if next_url and next_url.startswith(("https://", "http://")):
         # Safe to follow: `next` is inside the URL Twilio signed, so only the account owner can set it.
-        body = f'{_XML}<Response><Redirect method="POST">{escape(next_url)}</Redirect></Response>'
-    return Response(body, media_type="application/xml")
+        answer.redirect(next_url, method="POST")
+    return _xml(answer)
+
+
+def _xml(answer: TwiML) -> Response[str]:
+    return Response(str(answer), media_type="application/xml")
 
 
 def _public_url(request: Request[Any, Any, Any], settings: Settings) -> str:
@@ -41,12 +43,18 @@ def _public_url(request: Request[Any, Any, Any], settings: Settings) -> str:
     return settings.twilio_webhook_base_url.rstrip("/") + request.url.path + (f"?{query}" if query else "")
 
 
-async def _twilio(hook: TwilioHook, tenant_id: str, request: Request[Any, Any, Any], hooks: WebhookService) -> None:
-    settings: Settings = request.app.state.settings
+async def _twilio(
+    hook: TwilioHook,
+    tenant_id: str,
+    request: Request[Any, Any, Any],
+    body: RawBody,
+    hooks: WebhookService,
+    settings: Settings,
+) -> None:
     twilio_request = TwilioRequest(
         tenant_id=tenant_id,
         url=_public_url(request, settings),
-        body=await read_limited_body(request, settings.max_body_bytes),
+        body=body,
         signature=request.headers.get(twilio_hooks.SIGNATURE_HEADER),
         signature_settings=request.headers.get(twilio_hooks.SIGNATURE_SETTINGS_HEADER),
         idempotency_token=request.headers.get(twilio_hooks.IDEMPOTENCY_TOKEN_HEADER),
@@ -55,41 +63,50 @@ async def _twilio(hook: TwilioHook, tenant_id: str, request: Request[Any, Any, A
     await hooks.twilio(hook, twilio_request)
 
 
-@post(
-    "/twilio/{tenant_id:str}/sms",
-    status_code=200,
-    request_max_body_size=None,
-    summary="Twilio message → sms_inbound/mms",
-)
+@post("/twilio/{tenant_id:str}/sms", status_code=200, summary="Twilio message → sms_inbound/mms")
 async def twilio_sms(
-    tenant_id: FromPath[str], request: Request[Any, Any, Any], hooks: NamedDependency[WebhookService]
+    tenant_id: FromPath[str],
+    request: Request[Any, Any, Any],
+    body: RawBody,
+    hooks: NamedDependency[WebhookService],
+    settings: NamedDependency[Settings],
 ) -> Response[str]:
-    await _twilio(TwilioHook.SMS, tenant_id, request, hooks)
-    return _twiml(request.query_params.get("next"))
+    await _twilio(TwilioHook.SMS, tenant_id, request, body, hooks, settings)
+    return _twiml(MessagingResponse(), request.query_params.get("next"))
 
 
-@post("/twilio/{tenant_id:str}/voice-status", status_code=200, request_max_body_size=None,
-      summary="Twilio call status → call_in / call_minutes")  # fmt: skip
+@post("/twilio/{tenant_id:str}/voice-status", status_code=200, summary="Twilio call status → call_in / call_minutes")
 async def twilio_voice_status(
-    tenant_id: FromPath[str], request: Request[Any, Any, Any], hooks: NamedDependency[WebhookService]
+    tenant_id: FromPath[str],
+    request: Request[Any, Any, Any],
+    body: RawBody,
+    hooks: NamedDependency[WebhookService],
+    settings: NamedDependency[Settings],
 ) -> Response[str]:
-    await _twilio(TwilioHook.VOICE_STATUS, tenant_id, request, hooks)
-    return _twiml(None)
+    await _twilio(TwilioHook.VOICE_STATUS, tenant_id, request, body, hooks, settings)
+    return _xml(VoiceResponse())
 
 
-@post("/twilio/{tenant_id:str}/ivr", status_code=200, request_max_body_size=None, summary="Twilio IVR step → ivr")
+@post("/twilio/{tenant_id:str}/ivr", status_code=200, summary="Twilio IVR step → ivr")
 async def twilio_ivr(
-    tenant_id: FromPath[str], request: Request[Any, Any, Any], hooks: NamedDependency[WebhookService]
+    tenant_id: FromPath[str],
+    request: Request[Any, Any, Any],
+    body: RawBody,
+    hooks: NamedDependency[WebhookService],
+    settings: NamedDependency[Settings],
 ) -> Response[str]:
-    await _twilio(TwilioHook.IVR, tenant_id, request, hooks)
-    return _twiml(request.query_params.get("next"))
+    await _twilio(TwilioHook.IVR, tenant_id, request, body, hooks, settings)
+    return _twiml(VoiceResponse(), request.query_params.get("next"))
 
 
-@post("/sendgrid/events", status_code=200, request_max_body_size=None,
-      summary="SendGrid Signed Event Webhook → email_sent for sends not recorded at send time")  # fmt: skip
-async def sendgrid_events(request: Request[Any, Any, Any], hooks: NamedDependency[WebhookService]) -> WebhookResult:
-    settings: Settings = request.app.state.settings
-    body = await read_limited_body(request, settings.max_body_bytes)
+@post(
+    "/sendgrid/events",
+    status_code=200,
+    summary="SendGrid Signed Event Webhook → email_sent for sends not recorded at send time",
+)
+async def sendgrid_events(
+    request: Request[Any, Any, Any], body: RawBody, hooks: NamedDependency[WebhookService]
+) -> WebhookResult:
     signature = request.headers.get(sendgrid_hooks.SIGNATURE_HEADER)
     return await hooks.sendgrid(body, signature, request.headers.get(sendgrid_hooks.TIMESTAMP_HEADER))
 

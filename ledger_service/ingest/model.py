@@ -1,54 +1,60 @@
-"""Wire shapes of POST /api/usage/events (camelCase JSON), decoded with msgspec for speed."""
+"""What the ingest service takes and answers: typed events in, a per-event outcome out.
+
+Adapters (JSON, OTLP, webhooks, the demo) build the contract's UsageEvent directly. An item an adapter
+could not turn into an event is passed on as an EventRejected in its place, so every outcome keeps the
+index of the item it answers. Rejections name the contract's Field; each adapter words it in its
+caller's vocabulary (camelCase JSON, `usage.*` attributes for OTLP).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
-from uuid import UUID
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-import msgspec
-
-from otel.event_types import MAX_UNITS
-
-# Printable characters only is checked in validation.py (str.isprintable is far cheaper than a regex).
-TenantId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-IdempotencyKey = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Units = Annotated[int, msgspec.Meta(ge=0, le=MAX_UNITS)]  # see otel/event_types.py
-AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
-TraceId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
-SpanId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{16}$")]
+from usage_ledger_contract import fields
+from usage_ledger_contract.fields import Field
+from usage_ledger_contract.wire import UsageEvent
 
 
-class EventIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True, frozen=True):
-    """One usage event as sent by a client. Unknown fields are refused so a typo is never ignored."""
+class EventRejected(Exception):
+    """One event cannot be stored: `field` is what is wrong, `message` why.
 
-    tenant_id: TenantId
-    source: Name
-    event_type: Name
-    units: Units
-    idempotency_key: IdempotencyKey | None = None
-    # Kept raw: its size is checked on the bytes, and the JSON text goes to PostgreSQL as it came.
-    metadata: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"{}"))
-    occurred_at: AwareDatetime | None = None
-    id: UUID | None = None
-    trace_id: TraceId | None = None
-    span_id: SpanId | None = None
+    `field` is the contract's Field; a plain string is a name the caller used that the contract does not
+    know (an unknown JSON field); None means `message` says everything (an adapter's own wording).
+    """
+
+    def __init__(self, field: Field | str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+    def field_name(self, name_of: Callable[[Field], str]) -> str:
+        if isinstance(self.field, Field):
+            return name_of(self.field)
+        return self.field or name_of(fields.EVENT)
+
+    def text(self, name_of: Callable[[Field], str]) -> str:
+        return self.message if self.field is None else f"{self.field_name(name_of)}: {self.message}"
 
 
-class BatchIn(msgspec.Struct, forbid_unknown_fields=True):
-    # Raw: each event is decoded on its own, so one bad event rejects only itself.
-    events: list[msgspec.Raw]
+IngestItem = UsageEvent | EventRejected
 
 
-class EventError(msgspec.Struct, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Rejection:
     index: int
-    field: str
-    message: str
+    reason: EventRejected
 
 
-class IngestResult(msgspec.Struct, frozen=True):
+@dataclass(frozen=True, slots=True)
+class IngestResult:
     accepted: int
     duplicates: int
-    rejected: int
-    errors: list[EventError]
+    rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejections)
+
+
+NOTHING = IngestResult(0, 0)

@@ -1,9 +1,10 @@
-"""OTLP traces in, usage events out: the ledger side of the OpenTelemetry path (see otel/attributes.py).
+"""OTLP traces in, typed usage events out: the ledger side of the OpenTelemetry path.
 
 An ExportTraceServiceRequest (binary protobuf or OTLP/JSON) is searched for span events named `usage` and
-for spans that carry the `usage.*` attributes themselves. Each becomes one ingest JSON event and goes
-through IngestService.ingest_raw_events, so OTLP usage gets the same validation and the same
-exactly-once path as POST /api/usage/events. Ordinary spans are ignored, never rejected.
+for spans that carry the `usage.*` attributes themselves (usage_ledger_contract.attributes). Each becomes
+the contract's UsageEvent and goes through IngestService.ingest, so OTLP usage gets the same validation and
+the same exactly-once path as POST /api/usage/events; rejections name the attribute the sender set.
+Ordinary spans are ignored, never rejected.
 """
 
 from __future__ import annotations
@@ -27,48 +28,39 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from ledger_service.errors import BadRequestError
-from ledger_service.ingest.service import IngestService, decode_json_body
-from otel import attributes as usage
+from ledger_service.ingest.json_batch import decode_json_body
+from ledger_service.ingest.model import EventRejected
+from ledger_service.ingest.service import IngestService
+from usage_ledger_contract import attributes as usage
+from usage_ledger_contract import fields
+from usage_ledger_contract.fields import Field
+from usage_ledger_contract.wire import UsageEvent
 
 log = logging.getLogger(__name__)
 
 OtlpFormat = Literal["protobuf", "json"]
 
-# Ingest wire field -> the OTLP attribute a sender sets, so a rejection names what the sender can fix.
-_STRING_ATTRIBUTES = {
-    usage.TENANT_ID: "tenantId",
-    usage.SOURCE: "source",
-    usage.EVENT_TYPE: "eventType",
-    usage.IDEMPOTENCY_KEY: "idempotencyKey",
-    usage.OCCURRED_AT: "occurredAt",
-}
-_FIELD_NAMES = {
-    **{field: name for name, field in _STRING_ATTRIBUTES.items()},
-    "units": usage.UNITS,
-    "metadata": usage.METADATA,
-    "traceId": "trace_id",
-    "spanId": "span_id",
-}
-_USAGE_ATTRIBUTES = frozenset((*usage.REQUIRED, usage.OCCURRED_AT, usage.METADATA))
+_USAGE_ATTRIBUTES = frozenset(f.attribute for f in usage.CARRIED)
 # OTLP/JSON carries ids as hex, where protobuf's own JSON mapping (json_format) expects base64.
 _HEX_ID_KEYS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
 _MAX_REASONS = 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class _Rejected(Exception):
-    pass
-
-
 @dataclass(frozen=True, slots=True)
 class UsageRecord:
-    """One usage record found in the request: either an ingest event or the reason it cannot be one."""
+    """One usage record found in the request: an event, or why it cannot be one."""
 
     span: bytes  # trace_id + span_id: rejected_spans counts spans, not records
     where: str
     time_attribute: str  # where occurredAt came from, for messages
-    event: bytes | None = None
-    reason: str | None = None
+    event: UsageEvent | EventRejected
+
+    def name_of(self, field: Field) -> str:
+        """A field in the sender's words: its attribute, or the span field the time was taken from."""
+        if field is fields.OCCURRED_AT:
+            return self.time_attribute
+        return field.attribute or field.name
 
 
 # --- decoding -------------------------------------------------------------------------------------
@@ -154,62 +146,89 @@ def _span_usage(span: Span) -> Iterator[UsageRecord]:
 
 def _record(span: Span, where: str, kvs: Iterable[KeyValue], time_ns: int, time_field: str) -> UsageRecord:
     attrs = {kv.key: kv.value for kv in kvs}
-    time_attribute = usage.OCCURRED_AT if usage.OCCURRED_AT in attrs else time_field
+    time_attribute = fields.OCCURRED_AT.attribute if fields.OCCURRED_AT.attribute in attrs else time_field
     key = span.trace_id + span.span_id
     try:
-        event = _event(attrs, time_ns)
-    except _Rejected as rejected:
-        return UsageRecord(key, where, time_attribute, reason=str(rejected))
-    event.update(_ids(span))
-    return UsageRecord(key, where, time_attribute, event=msgspec.json.encode(event))
+        event: UsageEvent | EventRejected = _event(attrs, time_ns, span)
+    except EventRejected as rejected:
+        event = rejected
+    return UsageRecord(key, where, time_attribute, event)
 
 
-def _event(attrs: dict[str, AnyValue], time_ns: int) -> dict[str, object]:
-    missing = [name for name in usage.REQUIRED if name not in attrs]
+def _event(attrs: dict[str, AnyValue], time_ns: int, span: Span) -> UsageEvent:
+    missing = [f.attribute for f in usage.REQUIRED if f.attribute not in attrs]
     if missing:
-        raise _Rejected(f"missing {', '.join(missing)}")
-    event: dict[str, object] = {}
-    for name, field in _STRING_ATTRIBUTES.items():
-        if name in attrs:
-            event[field] = _string(attrs[name], name)
-    units = attrs[usage.UNITS]
-    if units.WhichOneof("value") != "int_value":
-        raise _Rejected(f"{usage.UNITS} must be an int attribute, not {units.WhichOneof('value') or 'empty'}")
-    event["units"] = units.int_value
-    if usage.METADATA in attrs:
-        event["metadata"] = _metadata(attrs[usage.METADATA])
-    if "occurredAt" not in event and time_ns:
-        event["occurredAt"] = (_EPOCH + timedelta(microseconds=time_ns // 1000)).isoformat()
-    return event
+        raise EventRejected(None, f"missing {', '.join(missing)}")
+    trace_id, span_id = _ids(span)
+    return UsageEvent(
+        tenant_id=_required(attrs, fields.TENANT_ID),
+        source=_required(attrs, fields.SOURCE),
+        event_type=_required(attrs, fields.EVENT_TYPE),
+        units=_units(attrs[fields.UNITS.attribute]),
+        idempotency_key=_required(attrs, fields.IDEMPOTENCY_KEY),
+        metadata=_metadata(attrs),
+        occurred_at=_occurred_at(attrs, time_ns),
+        trace_id=trace_id,
+        span_id=span_id,
+    )
 
 
-def _string(value: AnyValue, name: str) -> str:
+def _string(attrs: dict[str, AnyValue], field: Field) -> str | None:
+    value = attrs.get(field.attribute)
+    if value is None:
+        return None
     kind = value.WhichOneof("value")
     if kind != "string_value":
-        raise _Rejected(f"{name} must be a string attribute, not {kind or 'empty'}")
+        raise EventRejected(None, f"{field.attribute} must be a string attribute, not {kind or 'empty'}")
     return value.string_value
 
 
-def _metadata(value: AnyValue) -> msgspec.Raw:
-    text = _string(value, usage.METADATA)
+def _required(attrs: dict[str, AnyValue], field: Field) -> str:
+    value = _string(attrs, field)
+    if value is None:
+        raise EventRejected(None, f"missing {field.attribute}")
+    return value
+
+
+def _units(value: AnyValue) -> int:
+    if value.WhichOneof("value") != "int_value":
+        kind = value.WhichOneof("value") or "empty"
+        raise EventRejected(None, f"{fields.UNITS.attribute} must be an int attribute, not {kind}")
+    return value.int_value
+
+
+def _metadata(attrs: dict[str, AnyValue]) -> msgspec.Raw:
+    text = _string(attrs, fields.METADATA)
+    if text is None:
+        return msgspec.Raw(b"{}")
     try:
         parsed = msgspec.json.decode(text)
     except msgspec.DecodeError:
-        raise _Rejected(f"{usage.METADATA} is not valid JSON") from None
+        raise EventRejected(fields.METADATA, "is not valid JSON") from None
     if not isinstance(parsed, dict):
-        raise _Rejected(f"{usage.METADATA} must be a JSON object")
+        raise EventRejected(fields.METADATA, "must be a JSON object")
     # Passed on as written: the ingest path checks size and depth on the text itself.
     return msgspec.Raw(text.encode("utf-8"))
 
 
-def _ids(span: Span) -> dict[str, str]:
+def _occurred_at(attrs: dict[str, AnyValue], time_ns: int) -> datetime | None:
+    text = _string(attrs, fields.OCCURRED_AT)
+    if text is not None:
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise EventRejected(fields.OCCURRED_AT, f"{text[:64]!r} is not an RFC 3339 date-time") from None
+        if value.tzinfo is None:
+            raise EventRejected(fields.OCCURRED_AT, "must carry a UTC offset (e.g. Z or +02:00)")
+        return value
+    return _EPOCH + timedelta(microseconds=time_ns // 1000) if time_ns else None
+
+
+def _ids(span: Span) -> tuple[str | None, str | None]:
     # Ids only link a row back to its trace: a malformed one is left out rather than costing the usage.
-    ids: dict[str, str] = {}
-    if len(span.trace_id) == 16 and any(span.trace_id):
-        ids["traceId"] = span.trace_id.hex()
-    if len(span.span_id) == 8 and any(span.span_id):
-        ids["spanId"] = span.span_id.hex()
-    return ids
+    trace_id = span.trace_id.hex() if len(span.trace_id) == 16 and any(span.trace_id) else None
+    span_id = span.span_id.hex() if len(span.span_id) == 8 and any(span.span_id) else None
+    return trace_id, span_id
 
 
 # --- ingest ---------------------------------------------------------------------------------------
@@ -220,23 +239,19 @@ async def ingest_traces(
 ) -> ExportTraceServiceResponse:
     """Store the request's usage records; rejected ones are reported in partial_success."""
     records = extract_usage(request)
-    rejected = [(record, record.reason) for record in records if record.reason is not None]
-    valid = [(record, record.event) for record in records if record.event is not None]
+    rejected: list[tuple[UsageRecord, EventRejected]] = []
     # A Collector batch may hold more records than one ingest batch allows; a 413 would make it drop them.
-    for start in range(0, len(valid), max_batch_events):
-        chunk = valid[start : start + max_batch_events]
-        result = await service.ingest_raw_events([event for _, event in chunk])
-        for error in result.errors:
-            record = chunk[error.index][0]
-            field = record.time_attribute if error.field == "occurredAt" else _FIELD_NAMES.get(error.field, error.field)
-            rejected.append((record, f"{field}: {error.message}"))
+    for start in range(0, len(records), max_batch_events):
+        chunk = records[start : start + max_batch_events]
+        result = await service.ingest([record.event for record in chunk])
+        rejected.extend((chunk[r.index], r.reason) for r in result.rejections)
     return _response(rejected)
 
 
-def _response(rejected: list[tuple[UsageRecord, str]]) -> ExportTraceServiceResponse:
+def _response(rejected: list[tuple[UsageRecord, EventRejected]]) -> ExportTraceServiceResponse:
     if not rejected:
         return ExportTraceServiceResponse()
-    reasons = [f"{record.where}: {reason}" for record, reason in rejected[:_MAX_REASONS]]
+    reasons = [f"{record.where}: {reason.text(record.name_of)}" for record, reason in rejected[:_MAX_REASONS]]
     if len(rejected) > _MAX_REASONS:
         reasons.append(f"and {len(rejected) - _MAX_REASONS} more")
     message = f"{len(rejected)} usage record(s) rejected: " + "; ".join(reasons)

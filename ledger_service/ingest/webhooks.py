@@ -1,8 +1,9 @@
 """Provider webhooks into the ledger: verify the provider's signature, map to usage, store exactly once.
 
-The mapping (which parameters become which event, and the idempotency keys) is the client library's
-(`otel.webhooks`), so the ledger's endpoints and an app's own handlers agree on keys: a webhook seen by
-both, or retried by the provider, is one row. Nothing is stored unless the signature checks out.
+The mapping (which parameters become which event, and the idempotency keys) is the contract's
+(`usage_ledger_contract.webhooks`), so the ledger's endpoints and an app's own handlers agree on keys: a
+webhook seen by both, or retried by the provider, is one row. Nothing is stored unless the signature
+checks out.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from urllib.parse import parse_qs
 import msgspec
 
 from ledger_service.errors import BadRequestError, ForbiddenError
-from ledger_service.ingest.model import IngestResult
+from ledger_service.ingest.model import NOTHING, IngestResult
 from ledger_service.ingest.service import IngestService
 from ledger_service.settings import Settings
-from otel.attributes import UNATTRIBUTED_TENANT
-from otel.webhooks import InvalidSignatureError, UsageSpec
-from otel.webhooks import sendgrid as sendgrid_hooks
-from otel.webhooks import twilio as twilio_hooks
+from usage_ledger_contract import fields
+from usage_ledger_contract.attributes import UNATTRIBUTED_TENANT
+from usage_ledger_contract.webhooks import InvalidSignatureError, UsageSpec
+from usage_ledger_contract.webhooks import sendgrid as sendgrid_hooks
+from usage_ledger_contract.webhooks import twilio as twilio_hooks
+from usage_ledger_contract.wire import UsageEvent
 
 
 class TwilioHook(Enum):
@@ -57,8 +60,8 @@ class WebhookService:
 
     async def twilio(self, hook: TwilioHook, request: TwilioRequest) -> WebhookResult:
         params = _form(request.body)
-        _verified(twilio_hooks.verify_signature, self._twilio_token, request.url, params, request.signature,
-                  request.signature_settings)  # fmt: skip
+        signed = (request.url, params, request.signature, request.signature_settings)
+        _verified(twilio_hooks.verify_signature, self._twilio_token, *signed)
         try:
             if hook is TwilioHook.SMS:
                 specs = twilio_hooks.message_usage(params)
@@ -71,8 +74,10 @@ class WebhookService:
         return await self._store(specs, request.tenant_id)
 
     async def sendgrid(self, body: bytes, signature: str | None, timestamp: str | None) -> WebhookResult:
-        _verified(sendgrid_hooks.verify_signature, self._sendgrid_key, body, signature, timestamp,
-                  max_age_seconds=self._sendgrid_max_age)  # fmt: skip
+        max_age = self._sendgrid_max_age
+        _verified(
+            sendgrid_hooks.verify_signature, self._sendgrid_key, body, signature, timestamp, max_age_seconds=max_age
+        )
         try:
             specs, recorded_at_send = sendgrid_hooks.event_usage(sendgrid_hooks.parse_events(body))
         except ValueError as exc:
@@ -83,10 +88,10 @@ class WebhookService:
     async def _store(self, specs: list[UsageSpec], tenant_id: str) -> WebhookResult:
         now = datetime.now(UTC)
         events = [_event(spec, spec.tenant_id or tenant_id, now) for spec in specs]
-        result = await self._ingest.ingest_raw_events(events) if events else IngestResult(0, 0, 0, [])
+        result: IngestResult = await self._ingest.ingest(events) if events else NOTHING
         if result.rejected:
             # The provider sees a 4xx (and its console shows why); the valid events of the batch are stored.
-            reasons = "; ".join(f"{e.field}: {e.message}" for e in result.errors[:5])
+            reasons = "; ".join(r.reason.text(_wire) for r in result.rejections[:5])
             raise BadRequestError(f"{result.rejected} of {len(events)} usage events were rejected: {reasons}")
         return WebhookResult(len(events), result.accepted, result.duplicates)
 
@@ -105,13 +110,17 @@ def _form(body: bytes) -> twilio_hooks.Params:
         raise BadRequestError("the form body is not UTF-8") from None
 
 
-def _event(spec: UsageSpec, tenant_id: str, now: datetime) -> bytes:
-    return msgspec.json.encode({
-        "tenantId": tenant_id,
-        "source": spec.source,
-        "eventType": spec.event_type,
-        "units": spec.units,
-        "idempotencyKey": spec.idempotency_key,
-        "metadata": spec.metadata,
-        "occurredAt": (spec.occurred_at or now).isoformat(),
-    })  # fmt: skip
+def _event(spec: UsageSpec, tenant_id: str, now: datetime) -> UsageEvent:
+    return UsageEvent(
+        tenant_id=tenant_id,
+        source=spec.source,
+        event_type=spec.event_type,
+        units=spec.units,
+        idempotency_key=spec.idempotency_key,
+        metadata=msgspec.Raw(msgspec.json.encode(spec.metadata)),
+        occurred_at=spec.occurred_at or now,
+    )
+
+
+def _wire(field: fields.Field) -> str:
+    return field.wire

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from ledger_service.errors import BadRequestError
 from ledger_service.read.days import load_zone, today_in
-from otel.event_types import SOURCES, all_event_types
+from usage_ledger_contract.catalog import SOURCE_NAMES, Catalog
 
 SUMMARY_PARAMS = frozenset({"days", "from", "to", "tz", "source", "eventType"})
 EXPORT_PARAMS = frozenset({"from", "to", "source", "eventType"})
@@ -47,10 +47,12 @@ def check_known(params: Mapping[str, str], allowed: frozenset[str]) -> None:
         raise BadRequestError(f"{unknown[0]}: unknown parameter (accepted: {', '.join(sorted(allowed))})")
 
 
-def parse_summary(params: Mapping[str, str], max_days: int, now: datetime | None = None) -> SummaryRequest:
+def parse_summary(
+    params: Mapping[str, str], max_days: int, catalog: Catalog, now: datetime | None = None
+) -> SummaryRequest:
     check_known(params, SUMMARY_PARAMS)
     zone = load_zone(params.get("tz") or "UTC")
-    source, event_type = parse_type_filter(params)
+    source, event_type = parse_type_filter(params, catalog)
     if "days" in params and ("from" in params or "to" in params):
         raise BadRequestError("days: cannot be combined with from/to; give either a number of days or dates")
     days = _int(params, "days", DEFAULT_DAYS, 1, max_days, "LEDGER_SUMMARY_MAX_DAYS")
@@ -64,10 +66,10 @@ def parse_summary(params: Mapping[str, str], max_days: int, now: datetime | None
     return SummaryRequest(zone, first, last, source, event_type)
 
 
-def parse_events(params: Mapping[str, str], max_limit: int, *, export: bool = False) -> EventsRequest:
+def parse_events(params: Mapping[str, str], max_limit: int, catalog: Catalog, *, export: bool = False) -> EventsRequest:
     """An events page, or with export=True the whole listing (no limit or cursor) for the CSV export."""
     check_known(params, EXPORT_PARAMS if export else EVENTS_PARAMS)
-    source, event_type = parse_type_filter(params)
+    source, event_type = parse_type_filter(params, catalog)
     start = _instant(params, "from") or EARLIEST
     end = _instant(params, "to") or LATEST
     if start > end:
@@ -76,14 +78,14 @@ def parse_events(params: Mapping[str, str], max_limit: int, *, export: bool = Fa
     return EventsRequest(limit, params.get("cursor") or None, start, end, source, event_type)
 
 
-def parse_type_filter(params: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """source / eventType filters, checked against the event-type registry."""
+def parse_type_filter(params: Mapping[str, str], catalog: Catalog) -> tuple[str | None, str | None]:
+    """source / eventType filters, checked against the catalog."""
     source = params.get("source") or None
     event_type = params.get("eventType") or None
-    if source is not None and source not in SOURCES:
-        raise BadRequestError(f"source: {source!r} is not one of {', '.join(SOURCES)}")
+    if source is not None and source not in SOURCE_NAMES:
+        raise BadRequestError(f"source: {source!r} is not one of {', '.join(SOURCE_NAMES)}")
     if event_type is not None:
-        known = {e for (s, e) in all_event_types() if source is None or s == source}
+        known = {t.name for t in catalog.types_of(source)}
         if event_type not in known:
             within = f"an event type of source {source!r}" if source else "a registered event type"
             raise BadRequestError(f"eventType: {event_type!r} is not {within} (known: {', '.join(sorted(known))})")

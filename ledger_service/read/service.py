@@ -26,7 +26,7 @@ from ledger_service.storage.usage_read import (
     SummaryWindow,
     UsageReadRepository,
 )
-from otel.event_types import all_event_types
+from usage_ledger_contract.catalog import Catalog
 
 CSV_COLUMNS = ("id", "source", "eventType", "unit", "units", "occurredAt", "createdAt", "traceId", "metadata")
 _CSV_CHUNK_ROWS = 1000
@@ -34,8 +34,8 @@ _CSV_CHUNK_ROWS = 1000
 _MAX_UUID = UUID(int=(1 << 128) - 1)
 
 
-def unit_of(source: str, event_type: str) -> str:
-    entry = all_event_types().get((source, event_type))
+def unit_of(catalog: Catalog, source: str, event_type: str) -> str:
+    entry = catalog.get(source, event_type)
     return entry.unit if entry else "unknown"
 
 
@@ -44,39 +44,43 @@ class ReadService:
         self._repository = repository
         self._settings = settings
         self._secret = settings.secret_key.get_secret_value()
+        self.catalog = settings.catalog
 
     @classmethod
     async def start(cls, database: Database, settings: Settings) -> ReadService:
         """Sync the unit registry into the database and install the aggregate policies, then serve."""
         repository = UsageReadRepository(database.pool, database.variant)
-        entries = [(e.source, e.event_type, e.unit, e.description) for e in all_event_types().values()]
+        entries = [(e.source, e.name, e.unit, e.description) for e in settings.catalog]
         await repository.sync_event_types(entries)
         await repository.apply_policies(policies_from(settings))
         return cls(repository, settings)
 
     async def summary(self, tenant_id: str, params: Mapping[str, str]) -> UsageSummary:
-        request = parse_summary(params, self._settings.summary_max_days)
+        request = parse_summary(params, self._settings.summary_max_days, self.catalog)
         starts, end = day_starts(request.first, request.last, request.zone)
         window = SummaryWindow(starts, end, request.source, request.event_type)
         rows = await self._repository.summary(tenant_id, window)
         dates = [request.first + timedelta(days=n) for n in range(len(starts))]
         return UsageSummary(
-            tenant_id=tenant_id, timezone=request.zone.key, from_=request.first, to=request.last,
-            series=build_series(rows, dates),
-        )  # fmt: skip
+            tenant_id=tenant_id,
+            timezone=request.zone.key,
+            from_=request.first,
+            to=request.last,
+            series=build_series(self.catalog, rows, dates),
+        )
 
     async def events(self, tenant_id: str, params: Mapping[str, str]) -> EventsPage:
-        request = parse_events(params, self._settings.events_page_max)
+        request = parse_events(params, self._settings.events_page_max, self.catalog)
         after = self._start_position(tenant_id, request)
         # One row more than asked tells whether another page exists without a second query.
         records = await self._repository.events_page(tenant_id, _filter(request), after, request.limit + 1)
         page, more = records[: request.limit], len(records) > request.limit
         cursor = encode_cursor(self._secret, tenant_id, _position(page[-1])) if more else None
-        return EventsPage(events=[to_event(r) for r in page], next_cursor=cursor)
+        return EventsPage(events=[to_event(self.catalog, r) for r in page], next_cursor=cursor)
 
     def events_csv(self, tenant_id: str, params: Mapping[str, str]) -> AsyncIterator[bytes]:
         """Validate now (so bad input is a 400, not a broken stream), then stream every matching row."""
-        request = parse_events(params, 1, export=True)
+        request = parse_events(params, 1, self.catalog, export=True)
         return self._csv_rows(tenant_id, _filter(request))
 
     async def _csv_rows(self, tenant_id: str, where: EventFilter) -> AsyncIterator[bytes]:
@@ -87,7 +91,7 @@ class ReadService:
         while True:
             records = await self._repository.events_page(tenant_id, where, after, _CSV_CHUNK_ROWS)
             if records:
-                yield b"".join(_csv_line(csv_fields(to_event(r))) for r in records)
+                yield b"".join(_csv_line(csv_fields(to_event(self.catalog, r))) for r in records)
             if len(records) < _CSV_CHUNK_ROWS:
                 return
             after = _position(records[-1])
@@ -111,7 +115,7 @@ def policies_from(settings: Settings) -> Policies:
     )
 
 
-def build_series(rows: list[SummaryRow], dates: list[date]) -> list[UsageSeries]:
+def build_series(catalog: Catalog, rows: list[SummaryRow], dates: list[date]) -> list[UsageSeries]:
     """Zero-filled daily series per (source, event_type); rows arrive ordered by (source, type, day)."""
     grouped: dict[tuple[str, str], list[SummaryRow]] = {}
     for row in rows:
@@ -121,26 +125,38 @@ def build_series(rows: list[SummaryRow], dates: list[date]) -> list[UsageSeries]
         by_day = {r.day: (r.units, r.events) for r in items}
         days = [DayUsage(d, *by_day.get(i, (0, 0))) for i, d in enumerate(dates, start=1)]
         totals = Totals(units=sum(r.units for r in items), events=sum(r.events for r in items))
-        series.append(UsageSeries(source, event_type, unit_of(source, event_type), totals, days))
+        series.append(UsageSeries(source, event_type, unit_of(catalog, source, event_type), totals, days))
     return series
 
 
-def to_event(record: EventRecord) -> UsageEvent:
+def to_event(catalog: Catalog, record: EventRecord) -> UsageEvent:
     return UsageEvent(
-        id=record.id, source=record.source, event_type=record.event_type,
-        unit=unit_of(record.source, record.event_type), units=record.units,
-        occurred_at=record.occurred_at, created_at=record.created_at,
-        metadata=msgspec.Raw(record.metadata.encode()), trace_id=record.trace_id,
-    )  # fmt: skip
+        id=record.id,
+        source=record.source,
+        event_type=record.event_type,
+        unit=unit_of(catalog, record.source, record.event_type),
+        units=record.units,
+        occurred_at=record.occurred_at,
+        created_at=record.created_at,
+        metadata=msgspec.Raw(record.metadata.encode()),
+        trace_id=record.trace_id,
+    )
 
 
 def csv_fields(event: UsageEvent) -> tuple[object, ...]:
     # to_builtins formats ids and instants exactly as the JSON API does, so the two exports agree.
     text = msgspec.to_builtins
     return (
-        text(event.id), event.source, event.event_type, event.unit, event.units,
-        text(event.occurred_at), text(event.created_at), event.trace_id or "", bytes(event.metadata).decode(),
-    )  # fmt: skip
+        text(event.id),
+        event.source,
+        event.event_type,
+        event.unit,
+        event.units,
+        text(event.occurred_at),
+        text(event.created_at),
+        event.trace_id or "",
+        bytes(event.metadata).decode(),
+    )
 
 
 def _csv_line(fields: tuple[object, ...]) -> bytes:

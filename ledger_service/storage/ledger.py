@@ -43,9 +43,17 @@ class NewEvents:
 
     def columns(self) -> tuple[list[Any], ...]:
         return (
-            self.ids, self.tenant_ids, self.idempotency_keys, self.sources, self.event_types,
-            self.units, self.metadata, self.occurred_at, self.trace_ids, self.span_ids,
-        )  # fmt: skip
+            self.ids,
+            self.tenant_ids,
+            self.idempotency_keys,
+            self.sources,
+            self.event_types,
+            self.units,
+            self.metadata,
+            self.occurred_at,
+            self.trace_ids,
+            self.span_ids,
+        )
 
 
 def month_start(ts: datetime) -> datetime:

@@ -43,8 +43,16 @@ class SummaryWindow:
         # 15-minute one.
         hours_starts = [_ceil_hour(t) for t in self.day_starts]
         hours_ends = [_floor_hour(t) for t in day_ends]
-        return (self.day_starts[0], self.end, self.day_starts, self.source, self.event_type, day_ends,
-                hours_starts, hours_ends)  # fmt: skip
+        return (
+            self.day_starts[0],
+            self.end,
+            self.day_starts,
+            self.source,
+            self.event_type,
+            day_ends,
+            hours_starts,
+            hours_ends,
+        )
 
 
 def _floor_hour(t: datetime) -> datetime:
@@ -115,8 +123,15 @@ class UsageReadRepository:
         async with self._as_tenant(tenant_id) as conn:
             rows = await conn.fetch(
                 query("events_page"),
-                tenant_id, where.start, where.end, where.source, where.event_type, limit, after.occurred_at, after.id,
-            )  # fmt: skip
+                tenant_id,
+                where.start,
+                where.end,
+                where.source,
+                where.event_type,
+                limit,
+                after.occurred_at,
+                after.id,
+            )
         return [EventRecord(**dict(r)) for r in rows]
 
     async def sync_event_types(self, entries: Iterable[tuple[str, str, str, str]]) -> None:

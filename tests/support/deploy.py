@@ -15,7 +15,7 @@ import yaml
 
 from ledger_service.app import create_app
 from ledger_service.settings import Settings
-from otel import attributes
+from usage_ledger_contract import attributes
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("timescaledb", "ledger", "otel-collector", "jaeger")
@@ -135,5 +135,5 @@ def _check_pipelines(config: dict[str, Any]) -> list[str]:
     condition = " ".join(config.get("processors", {}).get("filter/usage_only", {}).get("traces", {}).get("span", []))
     for name in (attributes.SPAN_MARKER, attributes.SOURCE):
         if f'attributes["{name}"]' not in condition:
-            problems.append(f"collector: the usage filter does not look at {name} (otel/attributes.py)")
+            problems.append(f"collector: the usage filter does not look at {name} (usage_ledger_contract/attributes.py)")
     return problems

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.harness import free_port, wait_ready
+from harness.processes import free_port, wait_ready
 from tests.conftest import TEST_INGEST_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,8 +18,12 @@ FAST = {"max_delay": 0.05, "backoff_initial": 0.05, "backoff_max": 0.5, "http_ti
 
 def child_env(spool_dir: Path) -> dict[str, str]:
     """Environment for a child Python process that uses the client library from this checkout."""
-    return {**os.environ, "PYTHONPATH": str(ROOT), "USAGE_LEDGER_SPOOL_DIR": str(spool_dir),
-            "USAGE_LEDGER_INGEST_KEY": TEST_INGEST_KEY}  # fmt: skip
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "USAGE_LEDGER_SPOOL_DIR": str(spool_dir),
+        "USAGE_LEDGER_INGEST_KEY": TEST_INGEST_KEY,
+    }
 
 
 class LedgerProcess:
@@ -29,8 +33,12 @@ class LedgerProcess:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": database_url,
-                    "LEDGER_INGEST_KEYS": TEST_INGEST_KEY}  # fmt: skip
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": database_url,
+            "LEDGER_INGEST_KEYS": TEST_INGEST_KEY,
+        }
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -39,8 +47,10 @@ class LedgerProcess:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ledger_service.cli", "serve", "--port", str(self.port)],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.starts += 1
         if wait:
             wait_ready(self.url, proc=self.proc)

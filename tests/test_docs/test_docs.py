@@ -68,8 +68,12 @@ def test_shell_block_runs(block: Block, doc_ledger: RunningLedger, tmp_path: Pat
     script = DOC_URL.sub(doc_ledger.url, block.body)
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
-        cwd=ROOT, env=_env(doc_ledger, tmp_path), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=_env(doc_ledger, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, f"{block.id}:\n{script}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
 
 
@@ -78,8 +82,12 @@ def test_python_block_runs(block: Block, doc_ledger: RunningLedger, tmp_path: Pa
     code = DOC_URL.sub(doc_ledger.url, block.body)
     result = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=tmp_path, env=_env(doc_ledger, tmp_path), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=_env(doc_ledger, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, f"{block.id}:\n{code}\n--- stderr\n{result.stderr}"
 
 
@@ -115,9 +123,13 @@ def test_make_run_serves_the_demo_on_an_embedded_database(tmp_path: Path) -> Non
     log = tmp_path / "make-run.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            ["make", "--no-print-directory", "run"], cwd=ROOT, env=env,
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            ["make", "--no-print-directory", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         output = _wait_for(log, proc, "Uvicorn running", timeout=240)
         page = re.search(r"t_acme\s+(http://\S+)", output)

@@ -19,23 +19,23 @@ from tests.support.processes import child_env
 
 # argv: name, first n, count, events per second, durable (0/1), flush timeout in seconds.
 STREAM = textwrap.dedent("""
-    import json, sys, time, otel
+    import json, sys, time, usage_ledger_client
     name, first, count, rate, durable, flush_timeout = sys.argv[1:7]
     first, count, rate = int(first), int(count), float(rate)
-    otel.configure(durable=durable == "1", batch_size=200, max_delay=0.05, backoff_initial=0.05,
+    usage_ledger_client.configure(durable=durable == "1", batch_size=200, max_delay=0.05, backoff_initial=0.05,
                    backoff_max=0.5, http_timeout=3.0, exit_timeout=1.0)
     start = time.monotonic()
     for i in range(count):
         n = first + i
-        otel.record_usage_event(f"t_{name}", "twilio", "sms_outbound", 1 + n % 7, {"n": n},
+        usage_ledger_client.record_usage_event(f"t_{name}", "twilio", "sms_outbound", 1 + n % 7, {"n": n},
                                 idempotency_key=f"{name}-{n}")
         # In durable mode the event is on disk once record_usage_event returns: this line is the receipt.
         print(f"recorded {n}", flush=True)
         pause = start + (i + 1) / rate - time.monotonic()
         if pause > 0:
             time.sleep(pause)
-    flushed = otel.flush(timeout=float(flush_timeout))
-    m = otel.metrics()
+    flushed = usage_ledger_client.flush(timeout=float(flush_timeout))
+    m = usage_ledger_client.metrics()
     print("RESULT " + json.dumps({"flushed": flushed, "sent": m.sent, "duplicates": m.duplicates,
                                   "retries": m.retries, "rejected": m.rejected, "spooled": m.spooled}), flush=True)
 """)
@@ -60,13 +60,21 @@ class Client:
 
 
 def start_client(
-    name: str, url: str, spool_dir: Path, count: int, *, first: int = 0, rate: float = 400.0,
-    durable: bool = False, flush_timeout: float = 120.0,
-) -> Client:  # fmt: skip
+    name: str,
+    url: str,
+    spool_dir: Path,
+    count: int,
+    *,
+    first: int = 0,
+    rate: float = 400.0,
+    durable: bool = False,
+    flush_timeout: float = 120.0,
+) -> Client:
     env = {**child_env(spool_dir), "USAGE_LEDGER_URL": url}
     args = [name, str(first), str(count), str(rate), "1" if durable else "0", str(flush_timeout)]
-    proc = subprocess.Popen([sys.executable, "-c", STREAM, *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STREAM, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     return Client(name, proc)
 
 

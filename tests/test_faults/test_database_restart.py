@@ -56,8 +56,10 @@ class Cluster:
 @pytest.fixture
 def cluster(tmp_path: Path) -> Cluster:
     if os.environ.get("DATABASE_URL"):
-        pytest.skip("DATABASE_URL points at an external server, which this test must not restart; it runs on the "
-                    "embedded server it starts itself when DATABASE_URL is unset")  # fmt: skip
+        pytest.skip(
+            "DATABASE_URL points at an external server, which this test must not restart; it runs on the "
+            "embedded server it starts itself when DATABASE_URL is unset"
+        )
     server = start_embedded_server(tmp_path / "db", delete_on_exit=True)
     return Cluster(server, str(server.get_uri(database="postgres")))
 

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-import otel
-from otel import record_usage_event
+import usage_ledger_client
 from tests.conftest import TEST_INGEST_KEY
 from tests.support.postgres import SQL
 from tests.support.processes import FAST
 from tests.support.server import RunningLedger
 from tests.test_faults.clients import assert_exactly, units_of
 from tests.test_faults.tcp_proxy import FAULTS, faulty_proxy
+from usage_ledger_client import record_usage_event
 
 EVENTS = 3000
 RATES = {"drop": 0.08, "cut": 0.12, "stall": 0.04, "delay": 0.15}
@@ -27,7 +27,7 @@ def test_network_faults_lose_and_double_nothing(ledger: RunningLedger, sql: SQL,
         # A short HTTP timeout so a stalled answer turns into a retry quickly.
         # A provider of its own: the process-wide one belongs to tests/test_otel's span capture.
         options = {**FAST, "http_timeout": 1.0, "batch_size": 100, "tracer_provider": TracerProvider()}
-        otel.configure(proxy.url, TEST_INGEST_KEY, spool_dir=tmp_path / "spool", **options)  # type: ignore[arg-type]
+        usage_ledger_client.configure(proxy.url, TEST_INGEST_KEY, spool_dir=tmp_path / "spool", **options)  # type: ignore[arg-type]
         try:
             for n in range(EVENTS):
                 record_usage_event("t_net", "openai", "ai_message", units_of(n), idempotency_key=f"net-{n}")
@@ -41,10 +41,10 @@ def test_network_faults_lose_and_double_nothing(ledger: RunningLedger, sql: SQL,
                 record_usage_event("t_net", "openai", "ai_message", 1, idempotency_key=f"net-extra-{len(extra) - 1}")
                 time.sleep(0.05)
             proxy.calm()
-            assert otel.flush(timeout=120)
-            metrics = otel.metrics()
+            assert usage_ledger_client.flush(timeout=120)
+            metrics = usage_ledger_client.metrics()
         finally:
-            otel.shutdown(timeout=10)
+            usage_ledger_client.shutdown(timeout=10)
     assert all(proxy.counts[f] >= 2 for f in FAULTS), proxy.counts
     assert metrics.retries > 0 and metrics.rejected == 0
     keys = {f"net-{n}" for n in range(EVENTS)} | extra

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-import otel
+import usage_ledger_client
 from tests.conftest import TEST_INGEST_KEY
 from tests.support.postgres import SQL
 from tests.support.processes import child_env
@@ -28,24 +28,26 @@ from tests.test_otel.proxy import ledger_proxy
 EVENTS = 2000
 
 DISK_FULL = textwrap.dedent("""
-    import json, logging, resource, signal, sys, time, otel
+    import json, logging, resource, signal, sys, time, usage_ledger_client
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
-    otel.configure(durable=sys.argv[1] == "1", batch_size=100, max_queue=200, max_delay=0.05,
+    usage_ledger_client.configure(durable=sys.argv[1] == "1", batch_size=100, max_queue=200, max_delay=0.05,
                    backoff_initial=0.05, backoff_max=0.3, http_timeout=2.0)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
     for n in range(int(sys.argv[2])):
-        otel.record_usage_event("t_full", "twilio", "call_out", 1 + n % 7, {"n": n}, idempotency_key=f"full-{n}")
+        usage_ledger_client.record_usage_event(
+            "t_full", "twilio", "call_out", 1 + n % 7, {"n": n}, idempotency_key=f"full-{n}"
+        )
     deadline = time.monotonic() + 20
-    while otel.metrics().spool_errors < 2 and time.monotonic() < deadline:
+    while usage_ledger_client.metrics().spool_errors < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     def dump(tag, **extra):
-        m = otel.metrics()
+        m = usage_ledger_client.metrics()
         print(tag, json.dumps({"queued": m.queued, "spooled": m.spooled, "spool_errors": m.spool_errors,
                                "sent": m.sent, "duplicates": m.duplicates, **extra}), flush=True)
     dump("BEFORE")
     sys.stdin.readline()  # the test brings the ledger back
-    dump("AFTER", flushed=otel.flush(timeout=60))
+    dump("AFTER", flushed=usage_ledger_client.flush(timeout=60))
 """)
 
 
@@ -82,7 +84,7 @@ def test_a_full_disk_is_reported_and_the_events_are_kept_until_the_ledger_has_th
             _, err = child.communicate(timeout=30)
     assert after["flushed"], after
     # ... and logged, as an error naming the spool, not as a traceback per event.
-    assert "ERROR otel.pipeline" in err and "spool" in err, err[-2000:]
+    assert "ERROR usage_ledger_client.pipeline" in err and "spool" in err, err[-2000:]
     assert err.count("Traceback") <= 5, err[-3000:]
     assert_exactly(sql, {f"full-{n}" for n in range(EVENTS)}, sum(units_of(n) for n in range(EVENTS)))
 
@@ -93,12 +95,14 @@ def test_a_spool_directory_that_cannot_be_created_fails_configure_clearly_and_ke
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the spool directory should be")
     for n in range(3):  # recorded before delivery is configured: held in memory
-        otel.record_usage_event("t_dir", "sendgrid", "email_sent", 1, idempotency_key=f"dir-{n}")
+        usage_ledger_client.record_usage_event("t_dir", "sendgrid", "email_sent", 1, idempotency_key=f"dir-{n}")
     with pytest.raises(OSError, match="not-a-directory"):
-        otel.configure(ledger.url, TEST_INGEST_KEY, spool_dir=blocker / "spool", tracer_provider=TracerProvider())
-    assert otel.metrics().queued == 3
-    otel.configure(
+        usage_ledger_client.configure(
+            ledger.url, TEST_INGEST_KEY, spool_dir=blocker / "spool", tracer_provider=TracerProvider()
+        )
+    assert usage_ledger_client.metrics().queued == 3
+    usage_ledger_client.configure(
         ledger.url, TEST_INGEST_KEY, spool_dir=tmp_path / "spool", max_delay=0.05, tracer_provider=TracerProvider()
     )
-    assert otel.flush(timeout=60)
+    assert usage_ledger_client.flush(timeout=60)
     assert_exactly(sql, {f"dir-{n}" for n in range(3)}, 3)

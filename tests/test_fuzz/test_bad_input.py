@@ -11,9 +11,9 @@ import json
 import httpx
 import pytest
 
-from otel.event_types import MAX_UNITS
 from tests.support.events import event
 from tests.support.postgres import SQL
+from usage_ledger_contract.limits import MAX_UNITS
 
 GOOD = json.dumps(event(idempotencyKey="good-1")).encode()
 
@@ -94,8 +94,9 @@ def test_a_big_but_storable_metadata_number_is_kept_exactly(client: httpx.Client
     body = batch(one_event(metadata=b'{"n": 1e300, "m": 123456789012345678901234567890}'))
     assert client.post("/api/usage/events", content=body).json()["accepted"] == 1
     assert json.loads(sql.fetchval("SELECT metadata::text FROM usage_ledger")) == {
-        "n": 10**300, "m": 123456789012345678901234567890,  # numeric keeps every digit
-    }  # fmt: skip
+        "n": 10**300,
+        "m": 123456789012345678901234567890,  # numeric keeps every digit
+    }
 
 
 def test_duplicate_json_keys_have_one_clear_meaning(client: httpx.Client, sql: SQL) -> None:

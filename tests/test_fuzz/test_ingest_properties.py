@@ -17,10 +17,11 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from otel.event_types import MAX_UNITS, all_event_types
 from tests.support.postgres import SQL
+from usage_ledger_contract.catalog import CATALOG
+from usage_ledger_contract.limits import MAX_UNITS
 
-REGISTERED = sorted(all_event_types())
+REGISTERED = sorted((e.source, e.name) for e in CATALOG)
 PRINTABLE = st.characters(categories=["L", "N", "P", "S"], exclude_characters="\x00")
 tenants = st.text(PRINTABLE, min_size=1, max_size=40)
 json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(PRINTABLE, max_size=20)

@@ -17,19 +17,19 @@ from pydantic import SecretStr
 from sendgrid import SendGridAPIClient
 from twilio.rest import Client as TwilioClient
 
-import otel
+import usage_ledger_client
+from harness.standins import EventWebhookSigner, OpenAIStandin, SendGridStandin, StandinHttpClient, TwilioStandin
+from harness.standins import openai as openai_standin
+from harness.standins import sendgrid as sendgrid_standin
+from harness.standins import twilio as twilio_standin
 from ledger_service.settings import Settings
-from otel.instrumentation import instrument_all, uninstrument_all
 from tests.conftest import TEST_INGEST_KEY
 from tests.support.postgres import SQL
-from tests.support.standins import EventWebhookSigner, OpenAIStandin, SendGridStandin, StandinHttpClient, TwilioStandin
-from tests.support.standins import openai as openai_standin
-from tests.support.standins import sendgrid as sendgrid_standin
-from tests.support.standins import twilio as twilio_standin
 
 # The client library's own fixtures: a pipeline per test against the real ledger (`configured`, which uses
 # the `spans` below) and a clean client state before and after every test (so no event leaks into another).
 from tests.test_otel.conftest import _clean_client, _global_provider, configured, spool_dir  # noqa: F401
+from usage_ledger_client.instrumentation import instrument_all, uninstrument_all
 
 USAGE_COLUMNS = "tenant_id, source, event_type, units, idempotency_key, metadata::text AS metadata, trace_id, span_id"
 
@@ -41,7 +41,7 @@ _attached: list[TracerProvider] = []
 @pytest.fixture
 def spans() -> InMemorySpanExporter:
     """Finished spans of this test. Attached to whichever SDK provider is global (an earlier test in the
-    session may have installed it through otel.configure()), once."""
+    session may have installed it through usage_ledger_client.configure()), once."""
     provider = _global_provider()
     if provider not in _attached:
         provider.add_span_processor(SimpleSpanProcessor(_exporter))
@@ -125,7 +125,7 @@ def async_openai_client(openai_api: OpenAIStandin) -> openai.AsyncOpenAI:
 
 def usage_rows(sql: SQL, where: str = "TRUE", *args: Any) -> list[dict[str, Any]]:
     """Every ledger row, after the client library has delivered everything recorded so far."""
-    assert otel.flush(timeout=20), "the client library did not deliver within 20 s"
+    assert usage_ledger_client.flush(timeout=20), "the client library did not deliver within 20 s"
     return [
         dict(r) for r in sql.fetch(f"SELECT {USAGE_COLUMNS} FROM usage_ledger WHERE {where} ORDER BY created_at", *args)
     ]

@@ -12,14 +12,14 @@ from twilio.rest import Client as TwilioClient
 from twilio.rest.api.v2010.account.call import CallList
 from twilio.rest.api.v2010.account.message import MessageList
 
-import otel
-from otel import usage_tenant
-from otel.instrumentation import instrument_all, telemetry_errors, uninstrument_all, usage_metadata
+import usage_ledger_client
+from harness.standins import TwilioStandin
+from harness.standins import openai as openai_standin
+from harness.standins._http import Reply
 from tests.support.postgres import SQL
-from tests.support.standins import TwilioStandin
-from tests.support.standins import openai as openai_standin
-from tests.support.standins._http import Reply
 from tests.test_integrations.conftest import usage_rows
+from usage_ledger_client import usage_tenant
+from usage_ledger_client.instrumentation import instrument_all, telemetry_errors, uninstrument_all, usage_metadata
 
 pytestmark = pytest.mark.usefixtures("configured")
 
@@ -28,8 +28,16 @@ def patched_functions() -> list[object]:
     from openai.resources.chat.completions.completions import AsyncCompletions, Completions
     from openai.resources.responses.responses import AsyncResponses, Responses
 
-    return [MessageList.create, MessageList.create_async, CallList.create, BaseInterface.send,
-            Completions.create, AsyncCompletions.create, Responses.create, AsyncResponses.parse]  # fmt: skip
+    return [
+        MessageList.create,
+        MessageList.create_async,
+        CallList.create,
+        BaseInterface.send,
+        Completions.create,
+        AsyncCompletions.create,
+        Responses.create,
+        AsyncResponses.parse,
+    ]
 
 
 def test_uninstrument_restores_every_patched_sdk_function(twilio_client: TwilioClient, sql: SQL) -> None:
@@ -40,16 +48,17 @@ def test_uninstrument_restores_every_patched_sdk_function(twilio_client: TwilioC
     finally:
         uninstrument_all()
     assert all(now is before for now, before in zip(patched_functions(), originals, strict=True))
-    recorded = otel.metrics().recorded
+    recorded = usage_ledger_client.metrics().recorded
     with usage_tenant("t_acme"):
         twilio_client.messages.create(to="+15550100", from_="+15550111", body="not instrumented any more")
-    assert otel.metrics().recorded == recorded
+    assert usage_ledger_client.metrics().recorded == recorded
     assert usage_rows(sql) == []
 
 
 @pytest.mark.usefixtures("instrumented")
-def test_a_response_we_cannot_read_still_reaches_the_app(twilio_client: TwilioClient, twilio_api: TwilioStandin,
-                                                         sql: SQL) -> None:  # fmt: skip
+def test_a_response_we_cannot_read_still_reaches_the_app(
+    twilio_client: TwilioClient, twilio_api: TwilioStandin, sql: SQL
+) -> None:
     odd = {"sid": "SM" + "9" * 32, "status": "queued", "num_segments": "several", "num_media": "0"}
     twilio_api.respond_next(Reply.json(201, odd))
     errors = telemetry_errors()

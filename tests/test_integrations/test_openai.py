@@ -12,11 +12,11 @@ from openai.types.chat import ChatCompletionMessageParam
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from otel import usage_tenant
-from otel.instrumentation import OpenAIInstrumentor, usage_event_type
+from harness.standins import OpenAIStandin, openai_error
 from tests.support.postgres import SQL
-from tests.support.standins import OpenAIStandin, openai_error
 from tests.test_integrations.conftest import usage_rows
+from usage_ledger_client import usage_tenant
+from usage_ledger_client.instrumentation import OpenAIInstrumentor, usage_event_type
 
 pytestmark = pytest.mark.usefixtures("configured", "instrumented")
 
@@ -59,9 +59,13 @@ def the_row(sql: SQL) -> dict[str, Any]:
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 @pytest.mark.parametrize("flavour", ["sync", "async"])
 async def test_a_chat_completion_is_one_ai_message_row_with_the_token_breakdown(
-    flavour: str, stream: bool, openai_client: openai.OpenAI, async_openai_client: openai.AsyncOpenAI,
-    openai_api: OpenAIStandin, sql: SQL,
-) -> None:  # fmt: skip
+    flavour: str,
+    stream: bool,
+    openai_client: openai.OpenAI,
+    async_openai_client: openai.AsyncOpenAI,
+    openai_api: OpenAIStandin,
+    sql: SQL,
+) -> None:
     with usage_tenant("t_acme"):
         received = await run_chat(pick(flavour, openai_client, async_openai_client), stream)
     usage = openai_api.usages[-1]  # what the API reported, whether or not the caller saw it
@@ -94,9 +98,14 @@ async def test_streaming_asks_for_usage_and_hides_the_extra_chunk_from_a_caller_
 
 def test_a_caller_who_asked_for_usage_still_gets_the_usage_chunk(openai_client: openai.OpenAI, sql: SQL) -> None:
     with usage_tenant("t_acme"):
-        chunks = list(openai_client.chat.completions.create(
-            model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True},
-        ))  # fmt: skip
+        chunks = list(
+            openai_client.chat.completions.create(
+                model=MODEL,
+                messages=MESSAGES,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert the_row(sql)["units"] == chunks[-1].usage.total_tokens
 
@@ -104,9 +113,13 @@ def test_a_caller_who_asked_for_usage_still_gets_the_usage_chunk(openai_client: 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 @pytest.mark.parametrize("flavour", ["sync", "async"])
 async def test_a_responses_api_call_is_one_ai_message_row(
-    flavour: str, stream: bool, openai_client: openai.OpenAI, async_openai_client: openai.AsyncOpenAI,
-    openai_api: OpenAIStandin, sql: SQL,
-) -> None:  # fmt: skip
+    flavour: str,
+    stream: bool,
+    openai_client: openai.OpenAI,
+    async_openai_client: openai.AsyncOpenAI,
+    openai_api: OpenAIStandin,
+    sql: SQL,
+) -> None:
     with usage_tenant("t_acme"):
         received = await run_response(pick(flavour, openai_client, async_openai_client), stream)
     usage = openai_api.usages[-1]
@@ -165,8 +178,9 @@ def test_content_is_kept_only_when_a_setting_turns_it_on(openai_client: openai.O
     assert metadata["gen_ai.completion"].startswith("Hello from the stand-in model")
 
 
-def test_the_stream_helper_is_recorded_through_create(openai_client: openai.OpenAI, openai_api: OpenAIStandin,
-                                                      sql: SQL) -> None:  # fmt: skip
+def test_the_stream_helper_is_recorded_through_create(
+    openai_client: openai.OpenAI, openai_api: OpenAIStandin, sql: SQL
+) -> None:
     with usage_tenant("t_acme"), openai_client.chat.completions.stream(model=MODEL, messages=MESSAGES) as stream:
         text = "".join(event.delta for event in stream if event.type == "content.delta")
     assert text.startswith("Hello from the stand-in model")

@@ -12,12 +12,12 @@ from python_http_client.exceptions import BadRequestsError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Bcc, Cc, Mail, Personalization, To
 
-from otel import usage_tenant
+from harness.standins import EventWebhookSigner, SendGridStandin, sendgrid_error
+from harness.standins.sendgrid import event_batch, processed_event
 from tests.support.postgres import SQL
 from tests.support.server import RunningLedger
-from tests.support.standins import EventWebhookSigner, SendGridStandin, sendgrid_error
-from tests.support.standins.sendgrid import event_batch, processed_event
 from tests.test_integrations.conftest import usage_rows
+from usage_ledger_client import usage_tenant
 
 
 def four_recipient_mail() -> Mail:
@@ -35,8 +35,12 @@ def four_recipient_mail() -> Mail:
 
 
 def deliver(ledger: RunningLedger, payload: bytes, headers: dict[str, str]) -> httpx.Response:
-    return httpx.post(f"{ledger.url}/webhooks/sendgrid/events", content=payload,
-                      headers={"Content-Type": "application/json", **headers}, timeout=30)  # fmt: skip
+    return httpx.post(
+        f"{ledger.url}/webhooks/sendgrid/events",
+        content=payload,
+        headers={"Content-Type": "application/json", **headers},
+        timeout=30,
+    )
 
 
 @pytest.mark.usefixtures("configured", "instrumented")
@@ -44,8 +48,12 @@ class TestSend:
     def test_a_send_is_one_email_sent_row_with_a_unit_per_recipient(
         self, sendgrid_client: SendGridAPIClient, sendgrid_api: SendGridStandin, sql: SQL
     ) -> None:
-        mail = Mail(from_email="alerts@example.com", to_emails=["a@example.com", "b@example.com", "c@example.com"],
-                    subject="Disk almost full", plain_text_content="90% used")  # fmt: skip
+        mail = Mail(
+            from_email="alerts@example.com",
+            to_emails=["a@example.com", "b@example.com", "c@example.com"],
+            subject="Disk almost full",
+            plain_text_content="90% used",
+        )
         with usage_tenant("t_acme"):
             response = sendgrid_client.send(mail)
         assert response.status_code == 202
@@ -114,8 +122,7 @@ class TestEventWebhook:
         assert [(r["tenant_id"], r["event_type"], r["units"]) for r in rows] == [("t_acme", "email_sent", 1)] * 2
         assert {r["idempotency_key"] for r in rows} == {f"{e['sg_message_id']}:email_sent" for e in events[:2]}
 
-    def test_a_redelivered_batch_counts_once(self, ledger: RunningLedger, signer: EventWebhookSigner,
-                                             sql: SQL) -> None:  # fmt: skip
+    def test_a_redelivered_batch_counts_once(self, ledger: RunningLedger, signer: EventWebhookSigner, sql: SQL) -> None:
         payload = event_batch([processed_event("a@example.com", "XMSG-1", 0, usage_tenant_id="t_acme")])
         deliver(ledger, payload, signer.sign(payload))
         again = deliver(ledger, payload, signer.sign(payload))  # SendGrid signs each attempt anew

@@ -11,20 +11,21 @@ from opentelemetry.trace import SpanKind, StatusCode
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client as TwilioClient
 
-from otel import usage_tenant
-from otel.instrumentation import usage_metadata
+from harness.standins import AsyncStandinHttpClient, TwilioStandin, twilio_error
+from harness.standins import twilio as twilio_standin
 from tests.support.postgres import SQL
-from tests.support.standins import AsyncStandinHttpClient, TwilioStandin, twilio_error
-from tests.support.standins import twilio as twilio_standin
 from tests.test_integrations.conftest import usage_rows
+from usage_ledger_client import usage_tenant
+from usage_ledger_client.instrumentation import usage_metadata
 
 pytestmark = pytest.mark.usefixtures("configured", "instrumented")
 
 LONG_SMS = "Your appointment is confirmed for Tuesday at 10:30. Reply C to cancel or R to reschedule. " * 2
 
 
-def test_an_sms_is_one_sms_outbound_row_with_the_segments_twilio_reported(twilio_client: TwilioClient,
-                                                                          sql: SQL) -> None:  # fmt: skip
+def test_an_sms_is_one_sms_outbound_row_with_the_segments_twilio_reported(
+    twilio_client: TwilioClient, sql: SQL
+) -> None:
     with usage_tenant("t_acme"):
         message = twilio_client.messages.create(to="+15550100", from_="+15550111", body=LONG_SMS)
     rows = usage_rows(sql)
@@ -65,8 +66,9 @@ def test_create_with_http_info_is_recorded_too(twilio_client: TwilioClient, sql:
 # Twilio's aiohttp client still uses aiohttp's deprecated BasicAuth; not ours to change.
 @pytest.mark.filterwarnings("ignore:BasicAuth is deprecated", "ignore:The 'auth' parameter is deprecated")
 async def test_create_async_is_recorded(twilio_api: TwilioStandin, sql: SQL) -> None:
-    client = TwilioClient(twilio_standin.ACCOUNT_SID, twilio_standin.AUTH_TOKEN,
-                          http_client=AsyncStandinHttpClient(twilio_api.url))  # fmt: skip
+    client = TwilioClient(
+        twilio_standin.ACCOUNT_SID, twilio_standin.AUTH_TOKEN, http_client=AsyncStandinHttpClient(twilio_api.url)
+    )
     with usage_tenant("t_async"):
         message = await client.messages.create_async(to="+15550100", from_="+15550111", body="hello")
     rows = await asyncio.to_thread(usage_rows, sql)  # the SQL helper runs its own event loop

@@ -1,4 +1,5 @@
-"""otel.webhooks: the helpers an app calls from its own handlers (any framework), through to the real ledger."""
+"""usage_ledger_client.webhooks: the helpers an app calls from its own handlers (any framework), through to the
+real ledger."""
 
 from __future__ import annotations
 
@@ -6,15 +7,15 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-import otel
-from otel import usage_tenant
-from otel.webhooks import InvalidSignatureError, SendGridEventWebhook, TwilioWebhook
+import usage_ledger_client
+from harness.standins import EventWebhookSigner
+from harness.standins import twilio as twilio_standin
+from harness.standins.sendgrid import event_batch, processed_event
 from tests.support.postgres import SQL
 from tests.support.server import RunningLedger
-from tests.support.standins import EventWebhookSigner
-from tests.support.standins import twilio as twilio_standin
-from tests.support.standins.sendgrid import event_batch, processed_event
 from tests.test_integrations.conftest import usage_rows
+from usage_ledger_client import usage_tenant
+from usage_ledger_client.webhooks import InvalidSignatureError, SendGridEventWebhook, TwilioWebhook
 
 pytestmark = pytest.mark.usefixtures("configured")
 
@@ -49,16 +50,15 @@ def test_an_app_handler_records_an_inbound_sms_once_and_refuses_a_forgery(sql: S
     with usage_tenant("t_acme"):
         for _ in range(2):  # a retried delivery
             assert hooks.record_message(APP_URL, form, sign(APP_URL, params)) == [f"{SID}:sms_inbound"]
-        recorded = otel.metrics().recorded
+        recorded = usage_ledger_client.metrics().recorded
         with pytest.raises(InvalidSignatureError):
             hooks.record_message(APP_URL, {**params, "NumSegments": "20"}, sign(APP_URL, params))
-        assert otel.metrics().recorded == recorded  # refused before anything was recorded
+        assert usage_ledger_client.metrics().recorded == recorded  # refused before anything was recorded
     rows = usage_rows(sql)
     assert [(r["tenant_id"], r["event_type"], r["units"]) for r in rows] == [("t_acme", "sms_inbound", 2)]
 
 
-def test_the_app_and_the_ledger_endpoint_seeing_the_same_webhook_count_it_once(ledger: RunningLedger,
-                                                                               sql: SQL) -> None:  # fmt: skip
+def test_the_app_and_the_ledger_endpoint_seeing_the_same_webhook_count_it_once(ledger: RunningLedger, sql: SQL) -> None:
     params = {"MessageSid": SID, "NumSegments": "1", "NumMedia": "0"}
     ledger_url = f"{ledger.url}/webhooks/twilio/t_acme/sms"
     httpx.post(ledger_url, data=params, headers={"X-Twilio-Signature": sign(ledger_url, params)}, timeout=30)

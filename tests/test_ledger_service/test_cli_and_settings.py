@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from bench.harness import free_port, wait_ready
+from harness.processes import free_port, wait_ready
 from ledger_service.settings import Settings
 from tests.support.postgres import SQL
 
@@ -18,8 +18,11 @@ from tests.support.postgres import SQL
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ledger_service.cli", *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_help_explains_each_command() -> None:
@@ -57,8 +60,10 @@ def test_serve_and_probe(database_url: str) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     with subprocess.Popen(
         [sys.executable, "-m", "ledger_service.cli", "serve", "--port", url.rsplit(":", 1)[1]],
-        env={**os.environ, "DATABASE_URL": database_url}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    ) as proc:  # fmt: skip
+        env={**os.environ, "DATABASE_URL": database_url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    ) as proc:
         try:
             wait_ready(url, proc)
             assert httpx.get(f"{url}/readyz").json() == {"ready": True, "storage": "postgres"}

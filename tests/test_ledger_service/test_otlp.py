@@ -34,10 +34,10 @@ from pydantic import SecretStr
 from ledger_service.api.otlp import decompress_limited
 from ledger_service.errors import PayloadTooLargeError
 from ledger_service.settings import Settings
-from otel import attributes as usage
 from tests.conftest import TEST_INGEST_KEY
 from tests.support.postgres import SQL
 from tests.support.server import RunningLedger, start_ledger
+from usage_ledger_contract import attributes as usage
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
@@ -99,7 +99,9 @@ def send_usage_spans(tracer: Tracer) -> dict[str, Any]:
     with tracer.start_as_current_span("twilio.messages.create") as span:
         span.add_event("exception", {"exception.message": "retried"})  # not a usage event: ignored
         span.add_event(usage.USAGE_EVENT_NAME, sms, timestamp=event_time)
-        span.set_attribute(usage.SPAN_MARKER, True)  # as otel.record_usage_event marks it: not a usage record
+        span.set_attribute(
+            usage.SPAN_MARKER, True
+        )  # as usage_ledger_client.record_usage_event marks it: not a usage record
         sms_ids = span.get_span_context()
     ai = usage_attributes(**{usage.SOURCE: "openai", usage.EVENT_TYPE: "ai_message", usage.UNITS: 1234})
     del ai[usage.METADATA]

@@ -76,18 +76,31 @@ def walk_events_keys(ledger: RunningLedger, keys: set[str]) -> list[dict[str, An
 
 def test_each_row_carries_its_fields(ledger: RunningLedger, client: httpx.Client) -> None:
     at = datetime.now(UTC).replace(microsecond=250000) - timedelta(days=2)
-    sent = event(tenantId="t_a", source="openai", eventType="ai_message", units=812, occurredAt=at.isoformat(),
-                 traceId="ab" * 16, spanId="cd" * 8, metadata={"gen_ai.request.model": "gpt-4o-mini", "n": [1, 2]},
-                 id="0b7e7c57-2d4c-4b4e-9a53-0f6b2a4e6d10")  # fmt: skip
+    sent = event(
+        tenantId="t_a",
+        source="openai",
+        eventType="ai_message",
+        units=812,
+        occurredAt=at.isoformat(),
+        traceId="ab" * 16,
+        spanId="cd" * 8,
+        metadata={"gen_ai.request.model": "gpt-4o-mini", "n": [1, 2]},
+        id="0b7e7c57-2d4c-4b4e-9a53-0f6b2a4e6d10",
+    )
     ingest(client, [sent])
     with reader(ledger, "t_a") as http:
         [row] = http.get("/api/billing/usage/events").json()["events"]
     assert row.pop("createdAt") >= row["occurredAt"]
     assert row == {
-        "id": "0b7e7c57-2d4c-4b4e-9a53-0f6b2a4e6d10", "source": "openai", "eventType": "ai_message",
-        "unit": "token", "units": 812, "occurredAt": at.isoformat().replace("+00:00", "Z"),
-        "metadata": {"gen_ai.request.model": "gpt-4o-mini", "n": [1, 2]}, "traceId": "ab" * 16,
-    }  # fmt: skip
+        "id": "0b7e7c57-2d4c-4b4e-9a53-0f6b2a4e6d10",
+        "source": "openai",
+        "eventType": "ai_message",
+        "unit": "token",
+        "units": 812,
+        "occurredAt": at.isoformat().replace("+00:00", "Z"),
+        "metadata": {"gen_ai.request.model": "gpt-4o-mini", "n": [1, 2]},
+        "traceId": "ab" * 16,
+    }
 
 
 def test_filters_select_rows(ledger: RunningLedger, client: httpx.Client) -> None:

@@ -21,10 +21,11 @@ from tests.support.server import RunningLedger
 def two_tenants(client: httpx.Client) -> dict[str, list[dict[str, Any]]]:
     now = datetime.now(UTC) - timedelta(minutes=1)
     sent = {
-        tenant: [event(tenantId=tenant, units=units, occurredAt=(now - timedelta(hours=h)).isoformat())
-                 for h in range(120)]
+        tenant: [
+            event(tenantId=tenant, units=units, occurredAt=(now - timedelta(hours=h)).isoformat()) for h in range(120)
+        ]
         for tenant, units in (("t_a", 1), ("t_b", 1000))
-    }  # fmt: skip
+    }
     # B's rows also share A's idempotency keys and instants: nothing about them may leak into A's answers.
     sent["t_b"] += [dict(e, tenantId="t_b", units=7) for e in sent["t_a"][:10]]
     ingest(client, sent["t_a"] + sent["t_b"])

@@ -50,9 +50,15 @@ def random_events(rng: random.Random, tenant: str, instants: list[datetime]) -> 
     for at in instants:
         source, event_type = rng.choice(TYPES)
         events.append(
-            event(tenantId=tenant, source=source, eventType=event_type, units=rng.randint(0, 5000),
-                  occurredAt=at.isoformat(), idempotencyKey=str(uuid.uuid4()))
-        )  # fmt: skip
+            event(
+                tenantId=tenant,
+                source=source,
+                eventType=event_type,
+                units=rng.randint(0, 5000),
+                occurredAt=at.isoformat(),
+                idempotencyKey=str(uuid.uuid4()),
+            )
+        )
     return events
 
 
@@ -136,8 +142,12 @@ def test_only_stored_events_count(ledger: RunningLedger, client: httpx.Client) -
 
 def check_series_shape(body: dict[str, Any], first: date, last: date) -> None:
     """Zero-filled consecutive days; one unit per series, from the registry; totals add up."""
-    units = {("twilio", "sms_outbound"): "segment", ("twilio", "call_minutes"): "minute",
-             ("sendgrid", "email_sent"): "recipient", ("openai", "ai_message"): "token"}  # fmt: skip
+    units = {
+        ("twilio", "sms_outbound"): "segment",
+        ("twilio", "call_minutes"): "minute",
+        ("sendgrid", "email_sent"): "recipient",
+        ("openai", "ai_message"): "token",
+    }
     expected_days = [str(first + timedelta(days=n)) for n in range((last - first).days + 1)]
     for series in body["series"]:
         assert series["unit"] == units[(series["source"], series["eventType"])]

@@ -71,10 +71,13 @@ def test_summary_equals_raw_scan_with_real_time_and_refreshed_late_events(
 
     def batch(days: float, count: int) -> list[dict[str, Any]]:
         return [
-            event(tenantId="t_a", units=rng.randint(1, 9),
-                  occurredAt=(now - timedelta(seconds=rng.uniform(0, days * 86_400))).isoformat())
+            event(
+                tenantId="t_a",
+                units=rng.randint(1, 9),
+                occurredAt=(now - timedelta(seconds=rng.uniform(0, days * 86_400))).isoformat(),
+            )
             for _ in range(count)
-        ]  # fmt: skip
+        ]
 
     ingest(client, batch(30, 400))
     refresh(sql, until)

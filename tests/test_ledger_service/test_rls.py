@@ -98,8 +98,10 @@ def test_analysts_read_aggregates_but_no_raw_rows(rows: None, sql: SQL) -> None:
         ("t_a", "twilio", "sms_outbound", "segment", 3, 2),
         ("t_b", "twilio", "sms_outbound", "segment", 40, 1),
     ]
-    columns = {r["column_name"] for r in sql.fetch(
-        "SELECT column_name FROM information_schema.columns WHERE table_name LIKE 'analyst_usage%'")}  # fmt: skip
+    columns = {
+        r["column_name"]
+        for r in sql.fetch("SELECT column_name FROM information_schema.columns WHERE table_name LIKE 'analyst_usage%'")
+    }
     assert "metadata" not in columns and {"tenant_id", "bucket", "unit", "units", "events"} <= columns
     for table in ("usage_ledger", "usage_rollup_15m", "usage_ledger_tenant"):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):

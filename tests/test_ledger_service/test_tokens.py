@@ -19,7 +19,7 @@ SECRET = "a-test-secret-of-at-least-thirty-two-bytes"
 
 
 def test_a_minted_token_names_its_tenant() -> None:
-    assert verify_read_token(SECRET, mint_read_token(SECRET, "t_a", timedelta(minutes=5))) == "t_a"
+    assert verify_read_token(SECRET, mint_read_token(SECRET, "t_a", timedelta(minutes=5))).tenant_id == "t_a"
 
 
 def claims(**changes: object) -> dict[str, object]:
@@ -68,11 +68,14 @@ def test_the_cli_mints_a_token_with_the_secret_key() -> None:
     env = {**os.environ, "LEDGER_SECRET_KEY": SECRET}
     result = subprocess.run(
         [sys.executable, "-m", "ledger_service.cli", "token", "--tenant", "t_cli", "--ttl", "2h"],
-        capture_output=True, text=True, env=env, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip()
-    assert verify_read_token(SECRET, token) == "t_cli"
+    assert verify_read_token(SECRET, token).tenant_id == "t_cli"
     claims = jwt.decode(token, SECRET, algorithms=["HS256"], audience=AUDIENCE)
     assert claims["exp"] - claims["iat"] == 7200
 

@@ -11,14 +11,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import otel
-from otel import _runtime
+import usage_ledger_client
 from tests.conftest import TEST_INGEST_KEY
 
 # FAST and child_env live in tests/support/processes.py (the fault tests use them too); imported here as before.
 from tests.support.processes import FAST as FAST
 from tests.support.processes import child_env as child_env
 from tests.support.server import RunningLedger
+from usage_ledger_client import _runtime
 
 _exporter = InMemorySpanExporter()
 
@@ -36,10 +36,10 @@ def _global_provider() -> TracerProvider:
 @pytest.fixture(autouse=True)
 def _clean_client() -> Iterator[None]:
     """Every test starts and ends with no pipeline and nothing pending, so no event leaks into another test."""
-    otel.shutdown(timeout=0)
+    usage_ledger_client.shutdown(timeout=0)
     _runtime.pending.clear()
     yield
-    otel.shutdown(timeout=0)
+    usage_ledger_client.shutdown(timeout=0)
     _runtime.pending.clear()
 
 
@@ -57,6 +57,6 @@ def spool_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def configured(ledger: RunningLedger, spool_dir: Path, spans: InMemorySpanExporter) -> Iterator[RunningLedger]:
-    otel.configure(ledger.url, TEST_INGEST_KEY, spool_dir=spool_dir, **FAST)  # type: ignore[arg-type]
+    usage_ledger_client.configure(ledger.url, TEST_INGEST_KEY, spool_dir=spool_dir, **FAST)  # type: ignore[arg-type]
     yield ledger
-    otel.shutdown(timeout=10)
+    usage_ledger_client.shutdown(timeout=10)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 
-import otel
-from otel import record_usage_event, usage_tenant
+import usage_ledger_client
 from tests.support.postgres import SQL
 from tests.support.server import RunningLedger
+from usage_ledger_client import record_usage_event, usage_tenant
 
 THREADS = 8
 PER_THREAD = 1000
@@ -17,7 +17,7 @@ PER_TASK = 100
 
 
 def test_ten_thousand_events_from_threads_and_tasks_arrive_exactly_once(configured: RunningLedger, sql: SQL) -> None:
-    before = otel.metrics()
+    before = usage_ledger_client.metrics()
     barrier = threading.Barrier(THREADS)
 
     def produce(worker: int) -> None:
@@ -44,7 +44,7 @@ def test_ten_thousand_events_from_threads_and_tasks_arrive_exactly_once(configur
     for thread in threads:
         thread.join(timeout=60)
 
-    assert otel.flush(timeout=120)
+    assert usage_ledger_client.flush(timeout=120)
     thread_units = THREADS * sum(1 + n % 3 for n in range(PER_THREAD))
     task_units = TASKS * sum(100 + n for n in range(PER_TASK))
     total = THREADS * PER_THREAD + TASKS * PER_TASK
@@ -59,7 +59,7 @@ def test_ten_thousand_events_from_threads_and_tasks_arrive_exactly_once(configur
         **{f"t_thread_{w}": PER_THREAD for w in range(THREADS)},
         **{f"t_task_{w}": PER_TASK for w in range(TASKS)},
     }
-    after = otel.metrics()
+    after = usage_ledger_client.metrics()
     assert after.recorded - before.recorded == total
     assert after.sent - before.sent == total
     assert (after.queued, after.spooled, after.rejected - before.rejected) == (0, 0, 0)

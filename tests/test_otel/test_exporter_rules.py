@@ -10,29 +10,29 @@ from pathlib import Path
 
 import pytest
 
-import otel
-from otel import record_usage_event
-from otel.backoff import Backoff, parse_retry_after
-from otel.client import _spool_path
-from otel.spool import Spool
+import usage_ledger_client
 from tests.support.postgres import SQL
 from tests.support.server import RunningLedger
+from usage_ledger_client import record_usage_event
+from usage_ledger_client.backoff import Backoff, parse_retry_after
+from usage_ledger_client.client import _spool_path
+from usage_ledger_client.spool import Spool
 
 
 def test_events_the_ledger_refuses_are_counted_logged_and_kept_not_retried(
     configured: RunningLedger, sql: SQL, spool_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    before = otel.metrics()
+    before = usage_ledger_client.metrics()
     too_old = datetime.now(UTC) - timedelta(days=60)  # valid for the client, outside the ledger's late window
-    with caplog.at_level(logging.ERROR, logger="otel.exporter"):
+    with caplog.at_level(logging.ERROR, logger="usage_ledger_client.exporter"):
         record_usage_event("t_1", "twilio", "sms_outbound", 1, occurred_at=too_old, idempotency_key="old-one")
         record_usage_event("t_1", "twilio", "sms_outbound", 4)
-        assert otel.flush(timeout=60)
-    after = otel.metrics()
+        assert usage_ledger_client.flush(timeout=60)
+    after = usage_ledger_client.metrics()
     assert (after.rejected - before.rejected, after.sent - before.sent, after.retries - before.retries) == (1, 1, 0)
     assert sql.fetchval("SELECT units FROM usage_ledger") == 4
     assert any("occurredAt" in r.getMessage() and "old-one" in r.getMessage() for r in caplog.records)
-    otel.shutdown(timeout=5)
+    usage_ledger_client.shutdown(timeout=5)
     spool = Spool(_spool_path(spool_dir, configured.url))
     try:
         ((event, reason),) = spool.rejected_events()

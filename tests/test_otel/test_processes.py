@@ -14,25 +14,26 @@ from tests.test_otel.conftest import child_env
 from tests.test_otel.proxy import ledger_proxy
 
 RECORD_THEN_HANG = textwrap.dedent("""
-    import sys, time, otel
-    otel.configure(durable=True, max_delay=0.05, backoff_initial=0.05, backoff_max=0.2)
+    import sys, time, usage_ledger_client
+    usage_ledger_client.configure(durable=True, max_delay=0.05, backoff_initial=0.05, backoff_max=0.2)
     for n in range(int(sys.argv[1])):
-        otel.record_usage_event("t_kill", "twilio", "call_out", 1, {"n": n})
+        usage_ledger_client.record_usage_event("t_kill", "twilio", "call_out", 1, {"n": n})
     print("recorded", flush=True)
     time.sleep(600)
 """)
 
 FLUSH_SPOOL = textwrap.dedent("""
-    import otel
-    otel.configure(max_delay=0.05)
-    print("flushed" if otel.flush(timeout=120) else "not flushed", otel.metrics().sent, flush=True)
+    import usage_ledger_client
+    usage_ledger_client.configure(max_delay=0.05)
+    flushed = usage_ledger_client.flush(timeout=120)
+    print("flushed" if flushed else "not flushed", usage_ledger_client.metrics().sent, flush=True)
 """)
 
 RECORD_AND_EXIT = textwrap.dedent("""
-    import otel
-    otel.configure(max_delay=30)  # a long delay: only the exit hook can send these in time
+    import usage_ledger_client
+    usage_ledger_client.configure(max_delay=30)  # a long delay: only the exit hook can send these in time
     for n in range(500):
-        otel.record_usage_event("t_exit", "openai", "ai_message", 10)
+        usage_ledger_client.record_usage_event("t_exit", "openai", "ai_message", 10)
 """)
 
 
@@ -46,8 +47,13 @@ def test_sigkill_in_durable_mode_loses_nothing(ledger: RunningLedger, sql: SQL, 
         # The ledger is "down" while the first process runs, so every event is still only on its disk.
         proxy.set(mode="status", status=503)
         env["USAGE_LEDGER_URL"] = proxy.url
-        child = subprocess.Popen([sys.executable, "-c", RECORD_THEN_HANG, "2000"], env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+        child = subprocess.Popen(
+            [sys.executable, "-c", RECORD_THEN_HANG, "2000"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         try:
             assert child.stdout is not None
             assert child.stdout.readline().strip() == "recorded"

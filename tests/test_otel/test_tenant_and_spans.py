@@ -15,11 +15,11 @@ from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import otel
-from otel import attributes as attr
-from otel import current_tenant, record_usage_event, usage_tenant
+import usage_ledger_client
 from tests.support.postgres import SQL
 from tests.support.server import RunningLedger
+from usage_ledger_client import current_tenant, record_usage_event, usage_tenant
+from usage_ledger_contract import attributes as attr
 
 
 async def test_each_asyncio_task_keeps_its_own_tenant() -> None:
@@ -67,17 +67,17 @@ def test_tenant_travels_as_baggage_and_is_read_back_from_it() -> None:
 def test_unattributed_usage_is_stored_counted_and_warned_once(
     configured: RunningLedger, sql: SQL, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import otel.record
+    import usage_ledger_client.record
 
-    otel.record._last_unattributed_warning = -1e9  # a fresh interval, whatever earlier tests did
-    before = otel.metrics().unattributed
-    with caplog.at_level(logging.WARNING, logger="otel.record"):
+    usage_ledger_client.record._last_unattributed_warning = -1e9  # a fresh interval, whatever earlier tests did
+    before = usage_ledger_client.metrics().unattributed
+    with caplog.at_level(logging.WARNING, logger="usage_ledger_client.record"):
         for _ in range(3):
             record_usage_event(None, "sendgrid", "email_sent", 2)
         with usage_tenant("t_known"):
             record_usage_event(None, "sendgrid", "email_sent", 1)
-    assert otel.flush(timeout=60)
-    assert otel.metrics().unattributed - before == 3
+    assert usage_ledger_client.flush(timeout=60)
+    assert usage_ledger_client.metrics().unattributed - before == 3
     assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
     assert "no tenant" in caplog.records[0].message
     rows = {r["tenant_id"]: r["sum"] for r in sql.fetch("SELECT tenant_id, sum(units) FROM usage_ledger GROUP BY 1")}
@@ -91,14 +91,18 @@ def test_usage_rides_on_the_current_span_and_the_row_points_back_to_it(
     with tracer.start_as_current_span("twilio.messages.create") as span, usage_tenant("t_1"):
         key = record_usage_event(None, "twilio", "sms_outbound", 2, {"to": "+15550100"})
         ids = span.get_span_context()
-    assert otel.flush(timeout=60)
+    assert usage_ledger_client.flush(timeout=60)
     (finished,) = [s for s in spans.get_finished_spans() if s.name == "twilio.messages.create"]
     (event,) = finished.events
     assert event.name == attr.USAGE_EVENT_NAME
     assert dict(event.attributes or {}) == {
-        attr.TENANT_ID: "t_1", attr.SOURCE: "twilio", attr.EVENT_TYPE: "sms_outbound", attr.UNITS: 2,
-        attr.IDEMPOTENCY_KEY: key, attr.METADATA: '{"to":"+15550100"}',
-    }  # fmt: skip
+        attr.TENANT_ID: "t_1",
+        attr.SOURCE: "twilio",
+        attr.EVENT_TYPE: "sms_outbound",
+        attr.UNITS: 2,
+        attr.IDEMPOTENCY_KEY: key,
+        attr.METADATA: '{"to":"+15550100"}',
+    }
     assert (finished.attributes or {}).get(attr.SPAN_MARKER) is True  # what the Collector routes on
     row = sql.fetch("SELECT trace_id, span_id, idempotency_key FROM usage_ledger")[0]
     assert (row["trace_id"], row["span_id"]) == (f"{ids.trace_id:032x}", f"{ids.span_id:016x}")
@@ -109,7 +113,7 @@ def test_with_no_span_a_short_span_of_its_own_carries_the_event(
     configured: RunningLedger, sql: SQL, spans: InMemorySpanExporter
 ) -> None:
     record_usage_event("t_1", "openai", "ai_message", 42)
-    assert otel.flush(timeout=60)
+    assert usage_ledger_client.flush(timeout=60)
     (own,) = [s for s in spans.get_finished_spans() if s.events and s.events[0].name == attr.USAGE_EVENT_NAME]
     assert own.name == "usage openai.ai_message"
     assert (own.attributes or {}).get(attr.SPAN_MARKER) is True
@@ -129,12 +133,12 @@ def test_the_exporter_never_traces_its_own_requests(
         httpx.get(f"{configured.url}/readyz", timeout=10)  # the app's own call: traced
         assert [s.kind for s in spans.get_finished_spans()] == [trace.SpanKind.CLIENT]
         spans.clear()
-        otel.shutdown(timeout=0)  # the next pipeline builds its httpx client while instrumentation is on
-        otel.configure(configured.url, "test-ingest-key", spool_dir=spool_dir, max_delay=0.05)
+        usage_ledger_client.shutdown(timeout=0)  # the next pipeline builds its httpx client while instrumentation is on
+        usage_ledger_client.configure(configured.url, "test-ingest-key", spool_dir=spool_dir, max_delay=0.05)
         with usage_tenant("t_1"):
             for _ in range(5):
                 record_usage_event(None, "twilio", "call_out", 1)
-        assert otel.flush(timeout=60)
+        assert usage_ledger_client.flush(timeout=60)
     finally:
         instrumentor.uninstrument()
     assert sql.fetchval("SELECT count(*) FROM usage_ledger") == 5

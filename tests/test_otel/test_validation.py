@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-import otel
-from otel import UsageValidationError, record_usage_event, usage_tenant
+import usage_ledger_client
+from usage_ledger_client import UsageValidationError, record_usage_event, usage_tenant
 
 GOOD: dict[str, Any] = {"tenant_id": "t_1", "source": "twilio", "event_type": "sms_outbound", "units": 1}
 
@@ -18,7 +18,7 @@ GOOD: dict[str, Any] = {"tenant_id": "t_1", "source": "twilio", "event_type": "s
     ("changes", "field"),
     [
         ({"source": "twillio"}, "source"),
-        ({"event_type": "fax"}, "eventType"),
+        ({"event_type": "fax"}, "event_type"),
         ({"units": -1}, "units"),
         ({"units": 1.5}, "units"),
         ({"units": True}, "units"),
@@ -39,10 +39,10 @@ GOOD: dict[str, Any] = {"tenant_id": "t_1", "source": "twilio", "event_type": "s
     ],
 )
 def test_bad_call_raises_a_value_error_naming_the_field(changes: dict[str, Any], field: str) -> None:
-    before = otel.metrics().recorded
+    before = usage_ledger_client.metrics().recorded
     with pytest.raises(ValueError, match=rf"^{field}: "):
         record_usage_event(**{**GOOD, **changes})
-    assert otel.metrics().recorded == before
+    assert usage_ledger_client.metrics().recorded == before
 
 
 def test_usage_tenant_refuses_a_bad_tenant() -> None:
@@ -57,13 +57,13 @@ def test_good_call_returns_a_fresh_uuid4_key_or_the_given_one() -> None:
     assert uuid.UUID(first).version == 4 and str(uuid.UUID(first)) == first
     assert first != second
     assert record_usage_event(**GOOD, idempotency_key="SM123:sms_outbound") == "SM123:sms_outbound"
-    assert otel.metrics().queued == 3  # not configured yet: held in memory until configure()
+    assert usage_ledger_client.metrics().queued == 3  # not configured yet: held in memory until configure()
 
 
 def test_configure_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("USAGE_LEDGER_URL", raising=False)
     with pytest.raises(ValueError, match=r"^ledger_url: .*USAGE_LEDGER_URL"):
-        otel.configure(ingest_key="k")
+        usage_ledger_client.configure(ingest_key="k")
     monkeypatch.delenv("USAGE_LEDGER_INGEST_KEY", raising=False)
     with pytest.raises(ValueError, match=r"^ingest_key: .*USAGE_LEDGER_INGEST_KEY"):
-        otel.configure("http://127.0.0.1:1")
+        usage_ledger_client.configure("http://127.0.0.1:1")

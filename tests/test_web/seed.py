@@ -48,9 +48,14 @@ def build(now: datetime) -> Seeded:
             # Distinct instants, all within the last 30 UTC days whatever the time of day now.
             at = now - timedelta(days=serial % 28, hours=1, minutes=serial)
             event: dict[str, Any] = {
-                "tenantId": tenant, "source": source, "eventType": event_type, "units": units(n),
-                "occurredAt": at.isoformat(), "idempotencyKey": f"page-{serial}", "metadata": {"status": "ok"},
-            }  # fmt: skip
+                "tenantId": tenant,
+                "source": source,
+                "eventType": event_type,
+                "units": units(n),
+                "occurredAt": at.isoformat(),
+                "idempotencyKey": f"page-{serial}",
+                "metadata": {"status": "ok"},
+            }
             if serial % 3 == 0:
                 event["traceId"] = uuid.uuid5(uuid.NAMESPACE_URL, f"trace-{serial}").hex
             events.append(event)

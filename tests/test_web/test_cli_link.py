@@ -16,10 +16,23 @@ from tests.test_web.html import rows
 def test_the_printed_link_signs_in_and_shows_the_tenants_usage(site: Site) -> None:
     secret = site.ledger.settings.secret_key.get_secret_value()
     result = subprocess.run(
-        [sys.executable, "-m", "ledger_service.cli", "token", "--tenant", seed.ACME, "--ttl", "10m",
-         "--page", site.url],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "LEDGER_SECRET_KEY": secret},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "ledger_service.cli",
+            "token",
+            "--tenant",
+            seed.ACME,
+            "--ttl",
+            "10m",
+            "--page",
+            site.url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "LEDGER_SECRET_KEY": secret},
+    )
     assert result.returncode == 0, result.stderr
     link = result.stdout.strip()
     assert link.startswith(f"{site.url}/settings/billing/usage?token=")

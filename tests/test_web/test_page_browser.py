@@ -76,10 +76,13 @@ def chart_totals(page: Page) -> dict[tuple[str, str], int]:
 
 def table_rows(page: Page) -> list[dict[str, str]]:
     return [
-        {"id": r.get_attribute("data-id") or "", "type": r.get_attribute("data-event-type") or "",
-         "units": r.locator("td.num").inner_text()}
+        {
+            "id": r.get_attribute("data-id") or "",
+            "type": r.get_attribute("data-event-type") or "",
+            "units": r.locator("td.num").inner_text(),
+        }
         for r in page.locator("table.events tbody tr[data-id]").all()
-    ]  # fmt: skip
+    ]
 
 
 def test_page_loads_and_the_graph_shows_the_seeded_totals(page: Page, site: Site, artifacts: Path) -> None:

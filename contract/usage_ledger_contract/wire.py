@@ -1,0 +1,78 @@
+"""The JSON shapes of POST /api/usage/events: what the client encodes and the ledger decodes.
+
+`UsageEvent` is also the typed event the ledger's ingest service takes from every adapter (JSON, OTLP,
+webhooks, the demo). msgspec checks its constraints when it decodes JSON; an adapter that builds one
+directly gets the same checks from the ingest service (rules.py), so no path skips a rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+
+from usage_ledger_contract.fields import WIRE_NAMES
+from usage_ledger_contract.limits import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_NAME_LENGTH, MAX_TENANT_ID_LENGTH, MAX_UNITS
+
+TenantId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TENANT_ID_LENGTH)]
+IdempotencyKey = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_IDEMPOTENCY_KEY_LENGTH)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
+Units = Annotated[int, msgspec.Meta(ge=0, le=MAX_UNITS)]
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+TRACE_ID_PATTERN = r"^[0-9a-f]{32}$"
+SPAN_ID_PATTERN = r"^[0-9a-f]{16}$"
+TraceId = Annotated[str, msgspec.Meta(pattern=TRACE_ID_PATTERN)]
+SpanId = Annotated[str, msgspec.Meta(pattern=SPAN_ID_PATTERN)]
+EMPTY_METADATA = msgspec.Raw(b"{}")
+
+
+def _no_metadata() -> msgspec.Raw:
+    # A factory, not a default value: JSON Schema generation (the ledger's OpenAPI) cannot show a Raw default.
+    return EMPTY_METADATA
+
+
+class UsageEvent(msgspec.Struct, rename=WIRE_NAMES, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
+    """One usage event. Unknown fields are refused, so a typo such as `occuredAt` is never ignored."""
+
+    tenant_id: TenantId
+    source: Name
+    event_type: Name
+    units: Units
+    # Required unless `id` is given: a retried event with the same key counts once.
+    idempotency_key: IdempotencyKey | None = None
+    # A small JSON object, kept as its bytes: its size is checked on them and it is stored as written.
+    metadata: msgspec.Raw = msgspec.field(default_factory=_no_metadata)
+    occurred_at: AwareDatetime | None = None  # absent: when the ledger receives it
+    id: UUID | None = None
+    trace_id: TraceId | None = None
+    span_id: SpanId | None = None
+
+
+class EventBatch(msgspec.Struct, forbid_unknown_fields=True):
+    """`{"events": [...]}`. Each event stays raw until it is decoded on its own, so one bad event rejects
+    only itself."""
+
+    events: list[msgspec.Raw]
+
+
+class EventError(msgspec.Struct, frozen=True):
+    index: int  # position in the batch
+    field: str  # the wire name, or "event" for the event as a whole
+    message: str
+
+
+class IngestReport(msgspec.Struct, frozen=True):
+    """The ledger's 200 answer: every event of the batch is exactly one of accepted, duplicate or rejected."""
+
+    accepted: int
+    duplicates: int
+    rejected: int
+    errors: list[EventError] = []
+
+
+def encode_batch(events: Sequence[bytes]) -> bytes:
+    """A batch body from events already encoded one by one (as the client's spool keeps them)."""
+    return b'{"events":[' + b",".join(events) + b"]}"
