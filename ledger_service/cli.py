@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import shutil
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlencode
 
 from ledger_service.settings import DEV_INGEST_KEY, Settings
@@ -51,10 +55,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _exit_on_sigterm(signum: int, _frame: object) -> None:
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
     # uvicorn re-raises the SIGTERM it caught once it has shut down. Leaving through SystemExit rather than
-    # the signal's default action runs the atexit hooks, which stop the embedded PostgreSQL.
-    raise SystemExit(128 + signum)
+    # the signal's default action runs the atexit hooks, which stop the embedded PostgreSQL; a stop that
+    # was asked for is a clean exit (0), so `make run` does not report an error for it.
+    raise SystemExit(0)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail at once, before seeding or printing links, when another process (say a second `make run`)
+    already serves on the port."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise SystemExit(
+                f"usage-ledger: cannot listen on {host}:{port} ({exc.strerror}): is another usage-ledger (or "
+                "`make run`) already running? Stop it, or pick another port with --port or LEDGER_PORT."
+            ) from None
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
@@ -98,12 +116,22 @@ def _print_demo_urls(settings: Settings, host: str, port: int, stored: dict[str,
     print(f"                   -d '{{\"events\": [...]}}' {base}/api/usage/events")
     if stored:
         tenant = next(iter(stored))
-        print(f'  read:       curl -H "Authorization: Bearer $(usage-ledger token --tenant {tenant})" \\')
+        print(f'  read:       curl -H "Authorization: Bearer $({_command()} token --tenant {tenant})" \\')
         print(f"                   '{base}/api/billing/usage/summary?tz=UTC'")
     print("  usage page (sign-in links valid for a day):")
     for tenant in stored:
         print(f"    {tenant:<12} {_page_link(settings, base, tenant, timedelta(days=1))}")
     sys.stdout.flush()
+
+
+def _command() -> str:
+    """How to run this command from the current shell: its name when on PATH, else its path (the venv's)."""
+    if shutil.which("usage-ledger"):
+        return "usage-ledger"
+    script = Path(sys.argv[0])
+    if script.name != "usage-ledger":  # python -m ledger_service.cli
+        return f"{sys.executable} -m ledger_service.cli"
+    return os.path.relpath(script.resolve()) if script.is_absolute() else str(script)
 
 
 def _page_link(settings: Settings, base_url: str, tenant: str, ttl: timedelta) -> str:
@@ -140,8 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
     elif args.command == "serve":
+        _check_port_free(host, port)
         _serve(settings, host, port)
     elif args.command == "demo":
+        _check_port_free(host, port)
         stored = asyncio.run(_seed(settings))
         _print_demo_urls(settings, host, port, stored)
         _serve(settings, host, port)

@@ -51,10 +51,12 @@ def doc_ledger(settings: Settings) -> Iterator[RunningLedger]:
 
 
 def _env(ledger: RunningLedger, tmp_path: Path) -> dict[str, str]:
+    # PATH as a fresh shell has it: without the virtualenv's bin, which `make run` does not activate.
     bin_dir = str(Path(sys.executable).parent)
+    path = ":".join(p for p in os.environ["PATH"].split(":") if p and Path(p) != Path(bin_dir))
     return {
         **os.environ,
-        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "PATH": path,
         "DATABASE_URL": ledger.settings.database_url or "",
         "LEDGER_PORT": ledger.url.rsplit(":", 1)[1],
         "USAGE_LEDGER_URL": ledger.url,
@@ -134,6 +136,7 @@ def test_make_run_serves_the_demo_on_an_embedded_database(tmp_path: Path) -> Non
         output = _wait_for(log, proc, "Uvicorn running", timeout=240)
         page = re.search(r"t_acme\s+(http://\S+)", output)
         assert page is not None, output
+        _a_second_make_run_fails_at_once(env)
         with httpx.Client(timeout=30, follow_redirects=True) as http:
             assert http.get("http://127.0.0.1:18741/readyz").json()["ready"] is True
             http.get(page.group(1))
@@ -142,8 +145,19 @@ def test_make_run_serves_the_demo_on_an_embedded_database(tmp_path: Path) -> Non
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
-    # Stopping the service stops the PostgreSQL it started: nothing is left running.
+    # Stopping the service stops the PostgreSQL it started: nothing is left running, and a stop that was
+    # asked for is not reported as an error.
     _wait_gone(tmp_path / "data" / "pg" / "postmaster.pid", timeout=30)
+    assert "Error" not in log.read_text().split("Uvicorn running", 1)[1], log.read_text()[-2000:]
+
+
+def _a_second_make_run_fails_at_once(env: dict[str, str]) -> None:
+    second = subprocess.run(
+        ["make", "--no-print-directory", "run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert second.returncode != 0
+    assert "already running" in second.stderr, second.stderr
+    assert "demo data" not in second.stdout and "token=" not in second.stdout  # nothing seeded, no links
 
 
 def _wait_gone(path: Path, timeout: float) -> None:
