@@ -43,7 +43,10 @@ class EventType:
 
     @property
     def title(self) -> str:
-        """The label with its unit, as charts and menus show it: "Outbound SMS · segments"."""
+        """The label with its unit, as charts and menus show it: "Outbound SMS · segments", but "Call minutes"
+        where the label already names the unit."""
+        if self.label.lower().endswith(self.units_label.lower()):
+            return self.label
         return f"{self.label} \N{MIDDLE DOT} {self.units_label}"
 
 
