@@ -15,7 +15,7 @@ import msgspec
 from rich.progress import Progress
 
 from ledger_service.ingest.service import IngestService
-from usage_ledger_contract.wire import UsageEvent
+from usage_ledger_contract.wire import UsageEvent, build_event
 
 DEMO_TENANTS = ("t_acme", "t_globex", "t_initech")
 DAYS = 30
@@ -77,7 +77,7 @@ def demo_events(tenant: str, now: datetime) -> Iterator[UsageEvent]:
                 if occurred > now:
                     continue
                 units = _units(event_type, rng)
-                yield UsageEvent(
+                yield build_event(
                     tenant_id=tenant,
                     source=source,
                     event_type=event_type,

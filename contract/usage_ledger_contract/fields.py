@@ -36,4 +36,5 @@ EVENT: Final = Field("event", "event")
 
 ALL: Final = (TENANT_ID, SOURCE, EVENT_TYPE, UNITS, IDEMPOTENCY_KEY, OCCURRED_AT, METADATA, ID, TRACE_ID, SPAN_ID)
 BY_WIRE: Final = {f.wire: f for f in (*ALL, EVENT)}
+BY_NAME: Final = {f.name: f for f in (*ALL, EVENT)}
 WIRE_NAMES: Final = {f.name: f.wire for f in ALL}

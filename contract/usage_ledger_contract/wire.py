@@ -1,15 +1,17 @@
 """The JSON shapes of POST /api/usage/events: what the client encodes and the ledger decodes.
 
 `UsageEvent` is also the typed event the ledger's ingest service takes from every adapter (JSON, OTLP,
-webhooks, the demo). msgspec checks its constraints when it decodes JSON; an adapter that builds one
-directly gets the same checks from the ingest service (rules.py), so no path skips a rule.
+webhooks, the demo). Its constraints (lengths, ranges, patterns: the limits of limits.py) are checked by
+msgspec when JSON is decoded, and by `build_event` for an adapter that builds one from Python values, so
+no path skips them. What msgspec cannot express (printable ids, the catalog) the ledger checks after.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
+from types import SimpleNamespace
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
@@ -49,6 +51,18 @@ class UsageEvent(msgspec.Struct, rename=WIRE_NAMES, forbid_unknown_fields=True, 
     id: UUID | None = None
     trace_id: TraceId | None = None
     span_id: SpanId | None = None
+
+
+_UNSET_FIELDS = {"idempotency_key": None, "occurred_at": None, "id": None, "trace_id": None, "span_id": None}
+
+
+def build_event(**values: Any) -> UsageEvent:
+    """A UsageEvent from Python values (by field name), its constraints checked as decoding JSON checks them.
+
+    Raises msgspec.ValidationError naming the field (`$.units`) like the decoder does.
+    """
+    source = SimpleNamespace(**{"metadata": EMPTY_METADATA, **_UNSET_FIELDS, **values})
+    return msgspec.convert(source, UsageEvent, from_attributes=True)
 
 
 class EventBatch(msgspec.Struct, forbid_unknown_fields=True):

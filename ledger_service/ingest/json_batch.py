@@ -6,29 +6,20 @@ event rejects only itself. Problems are named by the events' own (camelCase) fie
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import TypeVar
 
 import msgspec
 
 from ledger_service.errors import BadRequestError
-from ledger_service.ingest.model import EventRejected, IngestItem, IngestResult
+from ledger_service.ingest.model import EventRejected, IngestItem, IngestResult, rejected_by_msgspec, wire_name
 from usage_ledger_contract import fields
-from usage_ledger_contract.fields import Field
 from usage_ledger_contract.wire import EventBatch, EventError, IngestReport, UsageEvent
 
 T = TypeVar("T")
 
 _batch_decoder = msgspec.json.Decoder(EventBatch)
 _event_decoder = msgspec.json.Decoder(UsageEvent)
-_PATH_FIELD = re.compile(r" - at `\$\.(\w+)")
-_MISSING_FIELD = re.compile(r"(?:missing required|unknown) field `(\w+)`")
-# msgspec reports a pattern mismatch by quoting the regex; say what the field must look like instead.
-_PATTERN_HINTS = {
-    fields.TRACE_ID: "must be 32 lowercase hex characters (a W3C trace id)",
-    fields.SPAN_ID: "must be 16 lowercase hex characters (a W3C span id)",
-}
 
 
 def decode_events(body: bytes) -> list[IngestItem]:
@@ -41,38 +32,21 @@ def decode_events(body: bytes) -> list[IngestItem]:
 
 
 def report(result: IngestResult) -> IngestReport:
-    errors = [EventError(r.index, r.reason.field_name(_wire), r.reason.message) for r in result.rejections]
+    errors = [EventError(r.index, r.reason.field_name(wire_name), r.reason.message) for r in result.rejections]
     return IngestReport(result.accepted, result.duplicates, result.rejected, errors)
-
-
-def _wire(field: Field) -> str:
-    return field.wire
 
 
 def _decode_event(raw: msgspec.Raw) -> IngestItem:
     try:
         return _event_decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        return _validation_error(str(exc))
+        return rejected_by_msgspec(exc, fields.BY_WIRE)
     except msgspec.DecodeError as exc:
         return EventRejected(fields.EVENT, f"not valid JSON: {exc}")
     except RecursionError:
         return EventRejected(fields.EVENT, "not valid JSON: nested too deeply")
     except UnicodeDecodeError as exc:
         return EventRejected(fields.EVENT, f"not valid UTF-8: {exc.reason}")
-
-
-def _validation_error(text: str) -> EventRejected:
-    """msgspec's message names the wire field; find the contract's Field for it."""
-    at = _PATH_FIELD.search(text) or _MISSING_FIELD.search(text)
-    if at is None:
-        return EventRejected(fields.EVENT, text)
-    # An unknown field is not in the contract: it is named as the caller wrote it.
-    field = fields.BY_WIRE.get(at.group(1), at.group(1))
-    message = _PATH_FIELD.split(text)[0]
-    if "matching regex" in message and isinstance(field, Field):
-        message = _PATTERN_HINTS.get(field, message)
-    return EventRejected(field, message)
 
 
 def decode_json_body(decode: Callable[[bytes], T], body: bytes) -> T:

@@ -8,8 +8,11 @@ caller's vocabulary (camelCase JSON, `usage.*` attributes for OTLP).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+import msgspec
 
 from usage_ledger_contract import fields
 from usage_ledger_contract.fields import Field
@@ -38,6 +41,35 @@ class EventRejected(Exception):
 
 
 IngestItem = UsageEvent | EventRejected
+
+_PATH_FIELD = re.compile(r" - at `\$\.(\w+)")
+_MISSING_FIELD = re.compile(r"(?:missing required|unknown) field `(\w+)`")
+# msgspec reports a pattern mismatch by quoting the regex; say what the field must look like instead.
+_PATTERN_HINTS = {
+    fields.TRACE_ID: "must be 32 lowercase hex characters (a W3C trace id)",
+    fields.SPAN_ID: "must be 16 lowercase hex characters (a W3C span id)",
+}
+
+
+def rejected_by_msgspec(error: msgspec.ValidationError, names: Mapping[str, Field]) -> EventRejected:
+    """msgspec's message names the field as the caller spelt it (`names` maps that spelling to the Field).
+
+    An unknown field is not in the contract: it is named as the caller wrote it.
+    """
+    text = str(error)
+    at = _PATH_FIELD.search(text) or _MISSING_FIELD.search(text)
+    if at is None:
+        return EventRejected(fields.EVENT, text)
+    field = names.get(at.group(1), at.group(1))
+    message = _PATH_FIELD.split(text)[0]
+    if "matching regex" in message and isinstance(field, Field):
+        message = _PATTERN_HINTS.get(field, message)
+    return EventRejected(field, message)
+
+
+def wire_name(field: Field) -> str:
+    """A field as JSON callers spell it."""
+    return field.wire
 
 
 @dataclass(frozen=True, slots=True)

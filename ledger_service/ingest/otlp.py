@@ -29,12 +29,12 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from ledger_service.errors import BadRequestError
 from ledger_service.ingest.json_batch import decode_json_body
-from ledger_service.ingest.model import EventRejected
+from ledger_service.ingest.model import EventRejected, rejected_by_msgspec
 from ledger_service.ingest.service import IngestService
 from usage_ledger_contract import attributes as usage
 from usage_ledger_contract import fields
 from usage_ledger_contract.fields import Field
-from usage_ledger_contract.wire import UsageEvent
+from usage_ledger_contract.wire import UsageEvent, build_event
 
 log = logging.getLogger(__name__)
 
@@ -160,17 +160,20 @@ def _event(attrs: dict[str, AnyValue], time_ns: int, span: Span) -> UsageEvent:
     if missing:
         raise EventRejected(None, f"missing {', '.join(missing)}")
     trace_id, span_id = _ids(span)
-    return UsageEvent(
-        tenant_id=_required(attrs, fields.TENANT_ID),
-        source=_required(attrs, fields.SOURCE),
-        event_type=_required(attrs, fields.EVENT_TYPE),
-        units=_units(attrs[fields.UNITS.attribute]),
-        idempotency_key=_required(attrs, fields.IDEMPOTENCY_KEY),
-        metadata=_metadata(attrs),
-        occurred_at=_occurred_at(attrs, time_ns),
-        trace_id=trace_id,
-        span_id=span_id,
-    )
+    try:
+        return build_event(
+            tenant_id=_required(attrs, fields.TENANT_ID),
+            source=_required(attrs, fields.SOURCE),
+            event_type=_required(attrs, fields.EVENT_TYPE),
+            units=_units(attrs[fields.UNITS.attribute]),
+            idempotency_key=_required(attrs, fields.IDEMPOTENCY_KEY),
+            metadata=_metadata(attrs),
+            occurred_at=_occurred_at(attrs, time_ns),
+            trace_id=trace_id,
+            span_id=span_id,
+        )
+    except msgspec.ValidationError as exc:
+        raise rejected_by_msgspec(exc, fields.BY_NAME) from None
 
 
 def _string(attrs: dict[str, AnyValue], field: Field) -> str | None:

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 import msgspec
 
 from ledger_service.errors import BadRequestError, ForbiddenError
-from ledger_service.ingest.model import NOTHING, IngestResult
+from ledger_service.ingest.model import NOTHING, IngestItem, IngestResult, rejected_by_msgspec, wire_name
 from ledger_service.ingest.service import IngestService
 from ledger_service.settings import Settings
 from usage_ledger_contract import fields
@@ -24,7 +24,7 @@ from usage_ledger_contract.attributes import UNATTRIBUTED_TENANT
 from usage_ledger_contract.webhooks import InvalidSignatureError, UsageSpec
 from usage_ledger_contract.webhooks import sendgrid as sendgrid_hooks
 from usage_ledger_contract.webhooks import twilio as twilio_hooks
-from usage_ledger_contract.wire import UsageEvent
+from usage_ledger_contract.wire import build_event
 
 
 class TwilioHook(Enum):
@@ -91,7 +91,7 @@ class WebhookService:
         result: IngestResult = await self._ingest.ingest(events) if events else NOTHING
         if result.rejected:
             # The provider sees a 4xx (and its console shows why); the valid events of the batch are stored.
-            reasons = "; ".join(r.reason.text(_wire) for r in result.rejections[:5])
+            reasons = "; ".join(r.reason.text(wire_name) for r in result.rejections[:5])
             raise BadRequestError(f"{result.rejected} of {len(events)} usage events were rejected: {reasons}")
         return WebhookResult(len(events), result.accepted, result.duplicates)
 
@@ -110,17 +110,16 @@ def _form(body: bytes) -> twilio_hooks.Params:
         raise BadRequestError("the form body is not UTF-8") from None
 
 
-def _event(spec: UsageSpec, tenant_id: str, now: datetime) -> UsageEvent:
-    return UsageEvent(
-        tenant_id=tenant_id,
-        source=spec.source,
-        event_type=spec.event_type,
-        units=spec.units,
-        idempotency_key=spec.idempotency_key,
-        metadata=msgspec.Raw(msgspec.json.encode(spec.metadata)),
-        occurred_at=spec.occurred_at or now,
-    )
-
-
-def _wire(field: fields.Field) -> str:
-    return field.wire
+def _event(spec: UsageSpec, tenant_id: str, now: datetime) -> IngestItem:
+    try:
+        return build_event(
+            tenant_id=tenant_id,
+            source=spec.source,
+            event_type=spec.event_type,
+            units=spec.units,
+            idempotency_key=spec.idempotency_key,
+            metadata=msgspec.Raw(msgspec.json.encode(spec.metadata)),
+            occurred_at=spec.occurred_at or now,
+        )
+    except msgspec.ValidationError as exc:
+        return rejected_by_msgspec(exc, fields.BY_NAME)
