@@ -1,229 +1,342 @@
-"""The never-drop delivery pipeline: memory queue -> (disk spool) -> exporter, on two background threads.
+"""The never-drop delivery pipeline of one process: memory queue -> (disk spool) -> exporter, one worker thread.
 
-Memory mode: callers append to an unbounded deque (an append never blocks and never fails); the spiller
-thread moves it to the disk spool when it holds more than `max_queue` events, when the ledger is failing,
-or when older events already wait on disk (so the newer ones queue behind them). The sender thread sends
-from the spool first, oldest first, else straight from memory. A batch that fails is written to the spool
-before the sender backs off, so at any moment an unsent event is in memory, in the spool, or in the one
-request in flight, and shutdown spools what is left in memory.
+Memory mode: callers append to an unbounded deque (an append never blocks and never fails). The worker
+sends full batches as they fill (partial ones after `max_delay`, or at once while someone flushes). Before
+each send it moves the queue to the disk spool when it holds more than `max_queue` events, when the ledger
+is failing, or when older events already wait on disk (so newer ones queue behind them). A batch that
+fails is written to the spool before the worker backs off, so at any moment an unsent event is in memory,
+in the spool, or in the one request in flight, and shutdown spools what is left in memory.
 
-Durable mode: the caller writes each event to the spool before record_usage_event returns; the sender
-works from the spool only.
+Durable mode: the caller commits each event to the spool (group commit, see spool.py) before
+record_usage_event returns; the worker sends from the spool only.
+
+Either way the worker also delivers spools of dead processes (ownership.py) before its own.
+
+State shared with other threads is the inbox (appended to without a lock: deque appends are atomic) and
+what `_cond` guards: `_stopping`, `_flushers` and `_idle`/`_idle_mark` (the worker found nothing to do as of
+that many durable appends). Everything else belongs to the worker thread.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from usage_ledger_client.backoff import Backoff
-from usage_ledger_client.encoding import UsageRecord, encode_event
+from usage_ledger_client.config import DeliveryConfig
+from usage_ledger_client import spans
+from usage_ledger_client.encoding import OWN_SPAN, UsageRecord, encode_event
 from usage_ledger_client.exporter import ExportResult, ExportStatus, UsageExporter
-from usage_ledger_client.spool import Spool
+from usage_ledger_client.ownership import OwnedSpool, SpoolDirectory
 from usage_ledger_client.stats import Stats, UsageClientMetrics
+from usage_ledger_client.transport import HttpTransport
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class PipelineOptions:
-    batch_size: int = 1000
-    max_delay: float = 1.0  # seconds an event may wait for its batch to fill
-    max_queue: int = 10_000  # events held in memory before spilling to disk
-    durable: bool = False
-    spill_interval: float = 0.1
-    warn_interval: float = 60.0
+SPOOL_ERRORS = (sqlite3.Error, ValueError, OSError)  # disk full, not writable, spool closed
 
 
 @dataclass(slots=True)
 class _Batch:
     events: list[bytes]
-    spool_range: tuple[int, int] | None  # ids in the spool, None when taken from memory
+    settle: Callable[[], None]  # forget the batch once the ledger has answered for it
+
+
+class _LimitedLog:
+    """Log the first error at once with its cause, then at most once per interval, counting the rest."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.last = -float("inf")
+        self.unlogged = 0
+
+    def error(self, what: str, where: object) -> None:
+        now = time.monotonic()
+        if now - self.last < self.interval:
+            self.unlogged += 1
+            return
+        self.last = now
+        unlogged, self.unlogged = self.unlogged, 0
+        log.error(
+            "%s (spool %s; %d more spool errors since the last report; disk full or not writable?)",
+            what,
+            where,
+            unlogged,
+            exc_info=True,
+        )
 
 
 class Pipeline:
-    def __init__(
-        self, exporter: UsageExporter, spool: Spool, stats: Stats, backoff: Backoff, options: PipelineOptions
-    ) -> None:
-        self._exporter = exporter
-        self._spool = spool
+    def __init__(self, config: DeliveryConfig, stats: Stats) -> None:
+        self.config = config
         self._stats = stats
-        self._backoff = backoff
-        self._opts = options
+        self._directory = SpoolDirectory(config.spool_dir, config.ledger_url, fsync=config.fsync)
+        self._own = self._directory.create_own()
+        self._spool = self._own.spool
+        transport = HttpTransport(config.ledger_url, config.ingest_key, timeout=config.http_timeout)
+        self._exporter = UsageExporter(transport, stats, self._spool.reject)
         self._inbox: deque[UsageRecord] = deque()
-        self._send_wake = threading.Event()
-        self._spill_wake = threading.Event()
-        self._stop = threading.Event()
-        self._take_lock = threading.Lock()  # the spiller and the sender each take whole runs from the inbox
-        self._busy = False  # the sender holds a batch that is not settled yet
-        self._spilling = False  # the spiller holds events between the inbox and the spool
-        self._in_hand = 0  # how many (for metrics: they are still queued in memory)
-        self._held: list[bytes] | None = None  # a failed memory batch the spool could not take (disk trouble)
-        self._failing = False
-        self._flushing = 0
+        self._cond = threading.Condition(threading.Lock())
+        self._stopping = False
+        self._flushers = 0
+        self._idle = False
+        self._idle_mark = 0
         self._closed = False
-        self._last_warning = 0.0
-        self._last_spool_error = -float("inf")
-        self._spool_errors_unlogged = 0
-        self._threads = [threading.Thread(target=self._run_sender, name="usage-sender", daemon=True)]
-        if not options.durable:
-            self._threads.append(threading.Thread(target=self._run_spiller, name="usage-spiller", daemon=True))
-        for thread in self._threads:
-            thread.start()
+        # Worker thread only (metrics() reads the counts racily, which is fine for a snapshot).
+        self._backoff = Backoff(config.backoff_initial, config.backoff_max)
+        self._orphan: OwnedSpool | None = None
+        self._next_adoption = 0.0
+        self._next_spill = 0.0
+        self._spool_has_rows = True  # until a peek says otherwise
+        self._failing = False
+        self._last_warning = -float("inf")
+        self._held: list[bytes] | None = None  # a failed memory batch the spool could not take
+        self._in_hand = 0
+        self._spool_log = _LimitedLog(config.warn_interval)
+        self._thread = threading.Thread(target=self._run, name="usage-delivery", daemon=True)
+        self._thread.start()
 
     # -- caller side: must stay cheap and must not raise -------------------------------------------------
 
     def submit(self, record: UsageRecord) -> None:
-        if self._opts.durable and self._submit_durable(record):
-            return
+        batch_size = self.config.batch_size
+        if self.config.durable:
+            try:
+                appended = self._spool.append_one(_encode(record))
+            except SPOOL_ERRORS:
+                # Disk full, spool closed...: keep the event in memory rather than lose it or raise.
+                self.spool_error("could not write a usage event to the spool; it is kept in memory")
+            else:
+                self._stats.add("spilled")
+                if appended % batch_size == 0:
+                    self._wake()
+                return
         inbox = self._inbox
         inbox.append(record)
-        size = len(inbox)
-        if size >= self._opts.batch_size and not self._send_wake.is_set():
-            self._send_wake.set()
-        if size > self._opts.max_queue and not self._spill_wake.is_set():
-            self._spill_wake.set()
+        if len(inbox) % batch_size == 0:
+            self._wake()
 
-    def _submit_durable(self, record: UsageRecord) -> bool:
-        try:
-            written = self._spool.append_one(encode_event(record))
-        except (sqlite3.Error, ValueError):
-            # Disk full, spool closed...: keep the event in memory rather than lose it or raise.
-            self._spool_error("could not write a usage event to the spool; it is kept in memory")
-            return False
-        self._stats.add("spilled")
-        if written % self._opts.batch_size == 0:
-            self._send_wake.set()
-        return True
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def spool_error(self, what: str) -> None:
+        self._stats.add("spool_errors")
+        self._spool_log.error(what, self._spool.path)
 
     # -- app side -----------------------------------------------------------------------------------------
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything recorded so far is settled with the ledger; False when `timeout` ran out."""
         deadline = time.monotonic() + timeout
-        with self._take_lock:  # several app threads may flush at once
-            self._flushing += 1
-        try:
-            while not self._drained():
-                if time.monotonic() >= deadline or self._stop.is_set():
-                    return self._drained()
-                self._send_wake.set()
-                time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
-            return True
-        finally:
-            with self._take_lock:
-                self._flushing -= 1
+        with self._cond:
+            self._flushers += 1
+            self._cond.notify_all()  # partial batches go now
+            try:
+                while not self._drained():
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or self._stopping:
+                        return False
+                    self._cond.wait(remaining)
+                return True
+            finally:
+                self._flushers -= 1
+
+    def _drained(self) -> bool:
+        return self._idle and not self._inbox and self._spool.appended == self._idle_mark
 
     def shutdown(self, timeout: float, join_timeout: float) -> bool:
-        """Flush for up to `timeout`, stop the threads, spool what is left. Idempotent."""
+        """Flush for up to `timeout`, stop the worker, spool what is left, release the spools. Idempotent."""
         if self._closed:
             return True
         self._closed = True
         delivered = self.flush(timeout)
-        self._stop.set()
-        self._send_wake.set()
-        self._spill_wake.set()
-        for thread in self._threads:
-            thread.join(join_timeout)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join(join_timeout)
+        if self._thread.is_alive():
+            log.error("the usage delivery worker did not stop within %.0fs (a request hung?)", join_timeout)
         self._spill(everything=True)
         if self._held is not None:
             log.error("%d usage events could not be delivered nor spooled before exit", len(self._held))
-        left = self.metrics().spooled if not delivered else 0
+        left = self.metrics().spooled
         if left:
             log.warning(
-                "%d usage events are still in the spool %s; they are sent on the next start", left, self._spool.path
+                "%d usage events are still in the spool %s; the next process to start delivers them",
+                left,
+                self._spool.path,
             )
         self._exporter.shutdown()
-        self._spool.close()
+        self._release(self._orphan, delete=False)
+        self._orphan = None
+        self._release(self._own, delete=left == 0 and self._held is None and not self._spool.rejected_rows())
         return delivered
 
     def metrics(self) -> UsageClientMetrics:
-        try:
-            spooled = self._spool.pending_count()
-        except (sqlite3.Error, ValueError):  # closed
-            spooled = 0
-        held = self._held  # a failed batch the spool could not take is waiting in memory too
-        queued = len(self._inbox) + len(held or ()) + self._in_hand
+        spooled = 0
+        for owned in (self._own, self._orphan):
+            try:
+                spooled += owned.spool.pending_count() if owned is not None else 0
+            except SPOOL_ERRORS:  # closed, or the disk is failing
+                pass
+        queued = len(self._inbox) + len(self._held or ()) + self._in_hand
         return self._stats.snapshot(queued=queued, spooled=spooled)
 
-    def _drained(self) -> bool:
-        # Order matters: each worker raises its flag before it takes from the inbox.
-        idle = not self._inbox and not self._spilling and not self._busy and self._held is None
-        return idle and self._spool.is_empty()
+    def leftovers(self) -> list[UsageRecord]:
+        """After shutdown: events a racing caller queued after the final spill."""
+        return [self._inbox.popleft() for _ in range(len(self._inbox))]
 
-    # -- sender thread ------------------------------------------------------------------------------------
+    # -- fork ---------------------------------------------------------------------------------------------
 
-    def _run_sender(self) -> None:
-        while not self._stop.is_set():
-            by_timer = not self._send_wake.wait(self._opts.max_delay)
-            self._send_wake.clear()
+    def before_fork(self) -> None:
+        for owned in (self._own, self._orphan):
+            if owned is not None:
+                owned.spool.hold_for_fork()
+
+    def after_fork_in_parent(self) -> None:
+        for owned in (self._own, self._orphan):
+            if owned is not None:
+                owned.spool.release_after_fork()
+
+    def abandon_in_child(self) -> list[object]:
+        """In the child: let go of the parent's spools and locks without touching their files.
+
+        Returns what must stay referenced for the child's lifetime: closing the parent's SQLite
+        connections from the child (which a garbage-collected connection would do) could disturb them.
+        """
+        for owned in (self._own, self._orphan):
+            if owned is not None:
+                owned.forget_in_child()
+        self._closed = True
+        return [self._own, self._orphan, self._exporter]
+
+    # -- worker thread ------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        partial = False
+        while True:
+            with self._cond:
+                if self._stopping:
+                    return
+                partial = partial or self._flushers > 0
+                mark = self._spool.appended
+                self._idle = False
             try:
-                self._send_available(partial=by_timer)
+                done = self._step(partial)
             except Exception:  # the thread must survive anything, or delivery stops for good
-                log.exception("usage sender failed; continuing")
-                self._busy = False
-                self._stop.wait(1.0)
+                log.exception("usage delivery failed; continuing")
+                done = False
+                self._wait_until(time.monotonic() + 1.0)
+            partial = self._rest(done, mark)
 
-    def _send_available(self, partial: bool) -> None:
-        while not self._stop.is_set():
-            self._busy = True
-            batch = self._next_batch(partial or self._flushing > 0)
-            if batch is None:
-                self._busy = False
-                return
-            result = self._exporter.export(batch.events)
-            if result.status is ExportStatus.SUCCESS:
-                self._settled(batch)
-                continue
-            self._failed(batch, result)
-            self._busy = False
-            self._stop.wait(self._backoff.next_delay(result.retry_after))
+    def _rest(self, done: bool, mark: int) -> bool:
+        """Between steps: say so when idle, wait for work; True when the next step may send a partial batch."""
+        with self._cond:
+            if not done or self._stopping:
+                return self._flushers > 0
+            if not self._inbox:
+                self._idle, self._idle_mark = True, mark
+                self._cond.notify_all()
+            if self._flushers > 0 and not self._drained():
+                return True
+            waited = self._cond.wait(self._wait_time())
+            return not waited or self._flushers > 0
+
+    def _wait_time(self) -> float:
+        until_adoption = self._next_adoption - time.monotonic()
+        return max(0.001, min(self.config.max_delay, until_adoption))
+
+    def _step(self, partial: bool) -> bool:
+        """One round: adopt, spill, send one batch. True when there was nothing (more) to send."""
+        self._adopt_if_due()
+        if self._should_spill():
+            self._spill(everything=False)
+        batch = self._next_batch(partial)
+        if batch is None:  # done, unless a finished adoption means another orphan may be waiting
+            return self._orphan is None and self._next_adoption > time.monotonic()
+        result = self._exporter.export(batch.events)
+        if result.status is ExportStatus.SUCCESS:
+            self._settled(batch)
+            return False
+        self._failed(batch, result)
+        self._wait_until(time.monotonic() + self._backoff.next_delay(result.retry_after))
+        return False
+
+    def _wait_until(self, when: float) -> None:
+        """Back off until `when` (or stop); spill what arrives meanwhile, since the ledger is failing."""
+        while True:
+            with self._cond:
+                remaining = when - time.monotonic()
+                if self._stopping or remaining <= 0:
+                    return
+                self._cond.wait(remaining)
+            if self._inbox:
+                self._spill(everything=False)
 
     def _next_batch(self, partial: bool) -> _Batch | None:
         if self._held is not None:
-            held, self._held = self._held, None
-            return _Batch(held, None)
-        peeked = self._spool.peek(self._opts.batch_size)
-        if peeked is not None:
-            first, last, events = peeked
-            return _Batch(events, (first, last))
-        if not self._inbox or (len(self._inbox) < self._opts.batch_size and not partial):
+            held = self._held
+            return _Batch(held, self._forget_held)
+        for owned in (self._orphan, self._own):
+            if owned is None:
+                continue
+            peeked = owned.spool.peek(self.config.batch_size)
+            if peeked is not None:
+                first, last, events = peeked
+                return _Batch(events, functools.partial(owned.spool.remove, first, last))
+            if owned is self._orphan:
+                self._finish_adoption()
+            else:
+                self._spool_has_rows = False
+        if not self._inbox or (len(self._inbox) < self.config.batch_size and not partial):
             return None
-        records = self._take(self._opts.batch_size)
-        return _Batch([encode_event(r) for r in records], None) if records else None
+        records = self._take(self.config.batch_size)
+        self._in_hand = len(records)
+        return _Batch([_encode(r) for r in records], self._spool.retry_removal)
+
+    def _forget_held(self) -> None:
+        self._held = None
 
     def _settled(self, batch: _Batch) -> None:
         try:
-            if batch.spool_range is not None:
-                self._spool.remove(*batch.spool_range)
-            else:
-                self._spool.retry_removal()
-        except (sqlite3.Error, ValueError):
+            batch.settle()
+        except SPOOL_ERRORS:
             # Delivered all the same: the spool no longer offers these rows; they are deleted when the disk allows.
-            self._spool_error("could not remove delivered usage events from the spool")
+            self.spool_error("could not remove delivered usage events from the spool")
+        self._in_hand = 0
         self._backoff.reset()
         if self._failing:
             self._failing = False
             log.warning("the usage ledger accepts events again; replaying the spool")
+        self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        try:
+            self._spool.checkpoint()
+        except SPOOL_ERRORS:
+            pass  # the WAL keeps growing until a checkpoint succeeds; nothing is lost
 
     def _failed(self, batch: _Batch, result: ExportResult) -> None:
         self._failing = True
         self._stats.add("retries")
-        if batch.spool_range is None:
-            # Onto disk before waiting: this batch must outlive the process if the ledger stays away.
+        if self._in_hand:  # a batch from memory: onto disk before waiting, to outlive the process
             try:
                 self._spool.append(batch.events)
                 self._stats.add("spilled", len(batch.events))
-            except (sqlite3.Error, ValueError):
-                self._spool_error("could not spool a failed usage batch; holding it in memory")
+                self._spool_has_rows = True
+            except SPOOL_ERRORS:
+                self.spool_error("could not spool a failed usage batch; holding it in memory")
                 self._held = batch.events
-        self._spill_wake.set()
+            self._in_hand = 0
         now = time.monotonic()
-        if result.status is ExportStatus.UNAUTHORIZED or now - self._last_warning >= self._opts.warn_interval:
+        if result.status is ExportStatus.UNAUTHORIZED or now - self._last_warning >= self.config.warn_interval:
             self._last_warning = now
             log.warning(
                 "usage delivery failed (%s); %d events kept, retrying with backoff",
@@ -231,70 +344,74 @@ class Pipeline:
                 self.metrics().spooled,
             )
 
-    def _spool_error(self, what: str) -> None:
-        """Count every spool failure; log the first at once with its cause, then at most once per warn_interval."""
-        self._stats.add("spool_errors")
-        now = time.monotonic()
-        if now - self._last_spool_error < self._opts.warn_interval:
-            self._spool_errors_unlogged += 1
-            return
-        self._last_spool_error = now
-        unlogged, self._spool_errors_unlogged = self._spool_errors_unlogged, 0
-        log.error(
-            "%s (spool %s; %d more spool errors since the last report; disk full or not writable?)",
-            what,
-            self._spool.path,
-            unlogged,
-            exc_info=True,
+    # -- spilling and adoption (worker thread) ------------------------------------------------------------
+
+    def _should_spill(self) -> bool:
+        if not self._inbox or time.monotonic() < self._next_spill:
+            return False
+        return (
+            self.config.durable
+            or self._failing
+            or self._spool_has_rows
+            or len(self._inbox) > self.config.max_queue
         )
 
-    # -- spiller thread -----------------------------------------------------------------------------------
-
-    def _run_spiller(self) -> None:
-        while not self._stop.is_set():
-            self._spill_wake.wait(self._opts.spill_interval)
-            self._spill_wake.clear()
-            try:
-                self._spill(everything=False)
-            except Exception:
-                log.exception("usage spiller failed; continuing")
-                self._stop.wait(1.0)
-
     def _spill(self, everything: bool) -> None:
-        if not self._inbox:
-            return
-        if not (everything or self._failing or len(self._inbox) > self._opts.max_queue or not self._spool.is_empty()):
-            return
-        self._spilling = True
-        try:
-            while records := self._take(5000):
-                self._in_hand = len(records)
-                try:
-                    self._spool.append([encode_event(r) for r in records])
-                except (sqlite3.Error, ValueError):
-                    self._in_hand = 0
-                    self._give_back(records)  # a broken disk must not lose what it could not hold
-                    self._spool_error("could not spill usage events to the spool; they stay in memory")
-                    self._stop.wait(1.0)  # the disk will not be better in 0.1 s
-                    return
-                except BaseException:
-                    self._in_hand = 0
-                    self._give_back(records)
-                    raise
+        while records := self._take(5000):
+            self._in_hand = len(records)
+            try:
+                self._spool.append([_encode(r) for r in records])
+            except SPOOL_ERRORS:
+                self._inbox.extendleft(reversed(records))  # a broken disk must not lose what it could not hold
+                self.spool_error("could not spill usage events to the spool; they stay in memory")
+                self._next_spill = time.monotonic() + 1.0  # the disk will not be better in a moment
+                return
+            finally:
                 self._in_hand = 0
-                self._stats.add("spilled", len(records))
-        finally:
-            self._spilling = False
-
-    def _give_back(self, records: list[UsageRecord]) -> None:
-        with self._take_lock:
-            self._inbox.extendleft(reversed(records))
+            self._stats.add("spilled", len(records))
+            self._spool_has_rows = True
+            if not everything and not self._inbox:
+                return
 
     def _take(self, limit: int) -> list[UsageRecord]:
         inbox = self._inbox
-        with self._take_lock:
-            return [inbox.popleft() for _ in range(min(limit, len(inbox)))]
+        return [inbox.popleft() for _ in range(min(limit, len(inbox)))]
 
-    def leftovers(self) -> list[UsageRecord]:
-        """After shutdown: events a racing caller queued after the final spill."""
-        return self._take(len(self._inbox))
+    def _adopt_if_due(self) -> None:
+        if self._orphan is not None or time.monotonic() < self._next_adoption:
+            return
+        found = self._directory.orphans(exclude=self._own.path)
+        try:
+            self._orphan = next(found, None)
+        finally:
+            found.close()
+        if self._orphan is None:
+            self._next_adoption = time.monotonic() + self.config.adopt_interval
+        else:
+            log.info("delivering the usage spool %s left by a process that is gone", self._orphan.path)
+
+    def _finish_adoption(self) -> None:
+        orphan, self._orphan = self._orphan, None
+        if orphan is None:
+            return
+        self._spool.take_rejected_from(orphan.spool)
+        self._release(orphan, delete=True)
+        self._next_adoption = 0.0  # look for the next one at once
+
+    def _release(self, owned: OwnedSpool | None, delete: bool) -> None:
+        if owned is None:
+            return
+        try:
+            owned.release(delete=delete)
+        except SPOOL_ERRORS:
+            self.spool_error(f"could not release the spool {owned.path}")
+
+
+def _encode(record: UsageRecord) -> bytes:
+    if record.trace_id == OWN_SPAN:
+        try:
+            record = spans.with_own_span(record)
+        except Exception:  # the span is telemetry; the usage goes out without trace ids
+            log.debug("could not make the usage event's own span", exc_info=True)
+            record = record._replace(trace_id=0, span_id=0)
+    return encode_event(record)

@@ -1,4 +1,4 @@
-"""OpenAIInstrumentor through the official `OpenAI` / `AsyncOpenAI` clients against the OpenAI stand-in."""
+"""OpenAIUsageInstrumentor through the official `OpenAI` / `AsyncOpenAI` clients against the OpenAI stand-in."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from harness.standins import OpenAIStandin, openai_error
 from tests.support.postgres import SQL
 from tests.test_integrations.conftest import usage_rows
 from usage_ledger_client import usage_tenant
-from usage_ledger_client.instrumentation import OpenAIInstrumentor, usage_event_type
+from usage_ledger_client.instrumentation import OpenAIUsageInstrumentor, usage_event_type
 
 pytestmark = pytest.mark.usefixtures("configured", "instrumented")
 
@@ -169,8 +169,8 @@ def test_the_usage_event_rides_on_a_client_span_with_gen_ai_attributes(
 
 
 def test_content_is_kept_only_when_a_setting_turns_it_on(openai_client: openai.OpenAI, sql: SQL) -> None:
-    OpenAIInstrumentor().uninstrument()
-    OpenAIInstrumentor().instrument(capture_content=True)
+    OpenAIUsageInstrumentor().uninstrument()
+    OpenAIUsageInstrumentor().instrument(capture_content=True)
     with usage_tenant("t_acme"):
         openai_client.chat.completions.create(model=MODEL, messages=MESSAGES)
     metadata = json.loads(the_row(sql)["metadata"])

@@ -37,10 +37,10 @@ def _global_provider() -> TracerProvider:
 def _clean_client() -> Iterator[None]:
     """Every test starts and ends with no pipeline and nothing pending, so no event leaks into another test."""
     usage_ledger_client.shutdown(timeout=0)
-    _runtime.pending.clear()
+    _runtime.pending.events.clear()
     yield
     usage_ledger_client.shutdown(timeout=0)
-    _runtime.pending.clear()
+    _runtime.pending.events.clear()
 
 
 @pytest.fixture
