@@ -118,6 +118,4 @@ def _after_fork_in_child() -> None:
         log.exception("could not start usage delivery in the child process %d", os.getpid())
 
 
-os.register_at_fork(
-    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
-)
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)

@@ -20,7 +20,7 @@ import fcntl
 import hashlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,7 +81,7 @@ class SpoolDirectory:
             os.close(fd)
             raise
 
-    def orphans(self, exclude: Path) -> Iterator[OwnedSpool]:
+    def orphans(self, exclude: Path) -> Generator[OwnedSpool]:
         """Spools of this ledger whose owner is gone, each locked for us; the caller releases them."""
         try:
             candidates = sorted(self.directory.glob(f"{self.prefix}*.sqlite3"), key=_mtime)

@@ -19,6 +19,7 @@ that many durable appends). Everything else belongs to the worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sqlite3
@@ -28,9 +29,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from usage_ledger_client import spans
 from usage_ledger_client.backoff import Backoff
 from usage_ledger_client.config import DeliveryConfig
-from usage_ledger_client import spans
 from usage_ledger_client.encoding import OWN_SPAN, UsageRecord, encode_event
 from usage_ledger_client.exporter import ExportResult, ExportStatus, UsageExporter
 from usage_ledger_client.ownership import OwnedSpool, SpoolDirectory
@@ -182,10 +183,8 @@ class Pipeline:
     def metrics(self) -> UsageClientMetrics:
         spooled = 0
         for owned in (self._own, self._orphan):
-            try:
+            with contextlib.suppress(*SPOOL_ERRORS):  # closed, or the disk is failing
                 spooled += owned.spool.pending_count() if owned is not None else 0
-            except SPOOL_ERRORS:  # closed, or the disk is failing
-                pass
         queued = len(self._inbox) + len(self._held or ()) + self._in_hand
         return self._stats.snapshot(queued=queued, spooled=spooled)
 
@@ -318,10 +317,8 @@ class Pipeline:
         self._checkpoint()
 
     def _checkpoint(self) -> None:
-        try:
+        with contextlib.suppress(*SPOOL_ERRORS):  # the WAL grows until a checkpoint succeeds; nothing is lost
             self._spool.checkpoint()
-        except SPOOL_ERRORS:
-            pass  # the WAL keeps growing until a checkpoint succeeds; nothing is lost
 
     def _failed(self, batch: _Batch, result: ExportResult) -> None:
         self._failing = True
@@ -349,12 +346,7 @@ class Pipeline:
     def _should_spill(self) -> bool:
         if not self._inbox or time.monotonic() < self._next_spill:
             return False
-        return (
-            self.config.durable
-            or self._failing
-            or self._spool_has_rows
-            or len(self._inbox) > self.config.max_queue
-        )
+        return self.config.durable or self._failing or self._spool_has_rows or len(self._inbox) > self.config.max_queue
 
     def _spill(self, everything: bool) -> None:
         while records := self._take(5000):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from importlib.metadata import entry_points
+
 import httpx
 import openai
 import pytest
@@ -19,7 +22,15 @@ from harness.standins._http import Reply
 from tests.support.postgres import SQL
 from tests.test_integrations.conftest import usage_rows
 from usage_ledger_client import usage_tenant
-from usage_ledger_client.instrumentation import instrument_all, telemetry_errors, uninstrument_all, usage_metadata
+from usage_ledger_client.instrumentation import (
+    TwilioUsageInstrumentor,
+    instrument_all,
+    telemetry_errors,
+    uninstrument_all,
+    usage_metadata,
+)
+from usage_ledger_client.version import __version__
+from usage_ledger_contract import attributes as attr
 
 pytestmark = pytest.mark.usefixtures("configured")
 
@@ -103,3 +114,43 @@ def test_the_http_request_joins_the_usage_span_when_the_app_gives_openai_an_http
     assert http_span.parent is not None and http_span.parent.span_id == usage_span.context.span_id
     assert http_span.context.trace_id == usage_span.context.trace_id
     assert len(usage_rows(sql)) == 1
+
+
+def test_the_instrumentors_are_entry_points_with_version_ranges_and_distinct_names() -> None:
+    found = {
+        ep.name: ep for ep in entry_points(group="opentelemetry_instrumentor") if ep.name.startswith("usage_ledger")
+    }
+    assert sorted(found) == ["usage_ledger_openai", "usage_ledger_sendgrid", "usage_ledger_twilio"]
+    for ep in found.values():
+        instrumentor = ep.load()
+        assert instrumentor.__name__.endswith("UsageInstrumentor")  # never another OpenAIInstrumentor
+        (requirement,) = instrumentor().instrumentation_dependencies()
+        assert ">=" in requirement and "<" in requirement.replace("<=", ""), requirement
+
+
+@pytest.mark.usefixtures("instrumented")
+def test_our_client_spans_name_the_library_version_and_schema(
+    twilio_client: TwilioClient, spans: InMemorySpanExporter, sql: SQL
+) -> None:
+    with usage_tenant("t_acme"):
+        twilio_client.messages.create(to="+15550100", from_="+15550111", body="hi")
+    (span,) = [s for s in spans.get_finished_spans() if s.name == "twilio Messages.create"]
+    scope = span.instrumentation_scope
+    assert scope is not None
+    assert (scope.name, scope.version, scope.schema_url) == (
+        "usage_ledger_client.instrumentation.twilio",
+        __version__,
+        attr.SCHEMA_URL,
+    )
+    assert len(usage_rows(sql)) == 1
+
+
+def test_an_sdk_outside_the_supported_range_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(TwilioUsageInstrumentor, "instrumentation_dependencies", lambda self: ("twilio >= 99",))
+    original = MessageList.create
+    with caplog.at_level(logging.WARNING, logger="usage_ledger_client.instrumentation"):
+        TwilioUsageInstrumentor().instrument(skip_dep_check=True)  # what opentelemetry-instrument passes
+    assert MessageList.create is original and not TwilioUsageInstrumentor().is_instrumented_by_opentelemetry
+    assert any("twilio >= 99" in r.getMessage() for r in caplog.records)

@@ -32,7 +32,11 @@ __all__ = [
     "usage_metadata",
 ]
 
-_VENDORS = (("twilio", TwilioUsageInstrumentor), ("sendgrid", SendGridUsageInstrumentor), ("openai", OpenAIUsageInstrumentor))
+_VENDORS = (
+    ("twilio", TwilioUsageInstrumentor),
+    ("sendgrid", SendGridUsageInstrumentor),
+    ("openai", OpenAIUsageInstrumentor),
+)
 _turned_on: list[Any] = []  # what instrument_all() switched on, so uninstrument_all() leaves the rest alone
 
 

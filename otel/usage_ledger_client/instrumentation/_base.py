@@ -34,6 +34,9 @@ ENV_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _CAPTURE_VALUES = frozenset({"true", "1", "span_only", "event_only", "span_and_event"})
 
 Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
+# What other instrumentations leave on a class: their wrapper, or (after a contrib `unwrap()` read the
+# attribute through the class) the next wrapper bound to the class.
+_WRAPPERS = (wrapt.FunctionWrapper, wrapt.BoundFunctionWrapper)
 
 
 def capture_content(kwargs: dict[str, Any]) -> bool:
@@ -76,11 +79,11 @@ def wrap_innermost(module: str, qualname: str, wrapper: Wrapper) -> None:
     """Patch `module.qualname` with `wrapper`, beneath any wrapt wrappers other instrumentations put there."""
     owner, name = _resolve(module, qualname)
     current = owner.__dict__.get(name)
-    if not isinstance(current, wrapt.FunctionWrapper):
+    if not isinstance(current, _WRAPPERS):
         wrapt.wrap_function_wrapper(owner, name, wrapper)
         return
     node = current
-    while isinstance(node.__wrapped__, wrapt.FunctionWrapper):
+    while isinstance(node.__wrapped__, _WRAPPERS):
         node = node.__wrapped__
     node.__wrapped__ = wrapt.FunctionWrapper(node.__wrapped__, wrapper)
 
@@ -90,7 +93,7 @@ def unwrap_ours(module: str, qualname: str, wrapper_module: str) -> None:
     owner, name = _resolve(module, qualname)
     parent: Any = None
     node = owner.__dict__.get(name)
-    while isinstance(node, wrapt.FunctionWrapper):
+    while isinstance(node, _WRAPPERS):
         inner = node.__wrapped__
         if getattr(node._self_wrapper, "__module__", None) == wrapper_module:
             if parent is None:
