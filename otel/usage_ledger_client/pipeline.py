@@ -138,6 +138,8 @@ class Pipeline:
         deadline = time.monotonic() + timeout
         with self._cond:
             self._flushers += 1
+            self._next_adoption = 0.0  # and spools of processes that died since the last look go too,
+            self._idle = False  # so the worker must look before anyone calls it idle
             self._cond.notify_all()  # partial batches go now
             try:
                 while not self._drained():
