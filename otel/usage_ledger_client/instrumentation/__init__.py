@@ -69,7 +69,8 @@ def uninstrument_all() -> None:
 
 
 def _httpx_instrumentor() -> Any:
-    if importlib.util.find_spec("httpx") is None:
+    # httpx is always there (our transport); its instrumentation only with the `httpx` extra.
+    if importlib.util.find_spec("opentelemetry.instrumentation.httpx") is None:
         return None
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
