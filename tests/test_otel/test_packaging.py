@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -89,8 +90,10 @@ def test_the_client_installs_alone_and_the_readme_runs_there(
 ) -> None:
     docs = readme_blocks()
     assert set(docs) == {"Client library", "Instrument an app in five lines"}, docs.keys()
-    wheels = tmp_path / "wheels"
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), "./contract", "./otel"], cwd=ROOT)
+    wheels, sources = tmp_path / "wheels", tmp_path / "sources"
+    for project in ("contract", "otel"):  # built from copies: a build leaves build/ dirs in the source tree
+        shutil.copytree(ROOT / project, sources / project, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), "contract", "otel"], cwd=sources)
     run([sys.executable, "-m", "venv", str(tmp_path / "venv")])
     python = str(tmp_path / "venv" / "bin" / "python")
     pip = [python, "-m", "pip", "install", "-q", "--find-links", str(wheels)]
