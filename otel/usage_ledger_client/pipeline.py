@@ -41,6 +41,8 @@ from usage_ledger_client.transport import HttpTransport
 log = logging.getLogger(__name__)
 
 SPOOL_ERRORS = (sqlite3.Error, ValueError, OSError)  # disk full, not writable, spool closed
+# What a step of the worker found: nothing left at all, a batch still filling, or work done (go on at once).
+_EMPTY, _WAITING, _BUSY = "empty", "waiting", "busy"
 
 
 @dataclass(slots=True)
@@ -95,6 +97,8 @@ class Pipeline:
         self._next_adoption = 0.0
         self._next_spill = 0.0
         self._spool_has_rows = True  # until a peek says otherwise
+        self._holding_back = False  # the last peek left a partial batch for later
+        self._settled_since_checkpoint = 0
         self._failing = False
         self._last_warning = -float("inf")
         self._held: list[bytes] | None = None  # a failed memory batch the spool could not take
@@ -230,19 +234,19 @@ class Pipeline:
                 mark = self._spool.appended
                 self._idle = False
             try:
-                done = self._step(partial)
+                state = self._step(partial)
             except Exception:  # the thread must survive anything, or delivery stops for good
                 log.exception("usage delivery failed; continuing")
-                done = False
+                state = _BUSY
                 self._wait_until(time.monotonic() + 1.0)
-            partial = self._rest(done, mark)
+            partial = self._rest(state, mark)
 
-    def _rest(self, done: bool, mark: int) -> bool:
+    def _rest(self, state: str, mark: int) -> bool:
         """Between steps: say so when idle, wait for work; True when the next step may send a partial batch."""
         with self._cond:
-            if not done or self._stopping:
+            if state == _BUSY or self._stopping:
                 return self._flushers > 0
-            if not self._inbox:
+            if state == _EMPTY and not self._inbox:
                 self._idle, self._idle_mark = True, mark
                 self._cond.notify_all()
             if self._flushers > 0 and not self._drained():
@@ -254,21 +258,24 @@ class Pipeline:
         until_adoption = self._next_adoption - time.monotonic()
         return max(0.001, min(self.config.max_delay, until_adoption))
 
-    def _step(self, partial: bool) -> bool:
-        """One round: adopt, spill, send one batch. True when there was nothing (more) to send."""
+    def _step(self, partial: bool) -> str:
+        """One round: adopt, spill, send one batch. _EMPTY when nothing is left, _WAITING for a batch to fill."""
         self._adopt_if_due()
         if self._should_spill():
             self._spill(everything=False)
+        self._holding_back = False
         batch = self._next_batch(partial)
-        if batch is None:  # done, unless a finished adoption means another orphan may be waiting
-            return self._orphan is None and self._next_adoption > time.monotonic()
+        if batch is None:
+            if self._holding_back or self._orphan is not None or self._next_adoption <= time.monotonic():
+                return _WAITING  # a partial batch waits for max_delay; a finished adoption, for the next look
+            return _EMPTY
         result = self._exporter.export(batch.events)
         if result.status is ExportStatus.SUCCESS:
             self._settled(batch)
-            return False
+            return _BUSY
         self._failed(batch, result)
         self._wait_until(time.monotonic() + self._backoff.next_delay(result.retry_after))
-        return False
+        return _BUSY
 
     def _wait_until(self, when: float) -> None:
         """Back off until `when` (or stop); spill what arrives meanwhile, since the ledger is failing."""
@@ -291,11 +298,15 @@ class Pipeline:
             peeked = owned.spool.peek(self.config.batch_size)
             if peeked is not None:
                 first, last, events = peeked
+                if owned is self._own and len(events) < self.config.batch_size and not partial:
+                    self._holding_back = True  # fewer requests, and fewer moments the caller's appends wait
+                    return None
                 return _Batch(events, functools.partial(owned.spool.remove, first, last))
             if owned is self._orphan:
                 self._finish_adoption()
             else:
                 self._spool_has_rows = False
+                self._checkpoint()
         if not self._inbox or (len(self._inbox) < self.config.batch_size and not partial):
             return None
         records = self._take(self.config.batch_size)
@@ -316,11 +327,16 @@ class Pipeline:
         if self._failing:
             self._failing = False
             log.warning("the usage ledger accepts events again; replaying the spool")
-        self._checkpoint()
+        self._settled_since_checkpoint += 1
+        if self._settled_since_checkpoint >= 16:
+            self._checkpoint()
 
     def _checkpoint(self) -> None:
-        with contextlib.suppress(*SPOOL_ERRORS):  # the WAL grows until a checkpoint succeeds; nothing is lost
-            self._spool.checkpoint()
+        """Let the WAL restart: when the spool has drained, and every 16 batches during a long replay."""
+        if self._settled_since_checkpoint:
+            self._settled_since_checkpoint = 0
+            with contextlib.suppress(*SPOOL_ERRORS):  # the WAL grows until a checkpoint succeeds; nothing is lost
+                self._spool.checkpoint()
 
     def _failed(self, batch: _Batch, result: ExportResult) -> None:
         self._failing = True

@@ -69,7 +69,7 @@ def record_usage_event(
         log.debug("could not attach the usage event to a span", exc_info=True)
         trace_id = span_id = 0
     _runtime.stats.add("recorded")
-    _runtime.submit(record._replace(trace_id=trace_id, span_id=span_id) if trace_id else record)
+    _runtime.submit(UsageRecord(*record[:7], trace_id, span_id) if trace_id else record)  # (_replace is slow)
     return key
 
 

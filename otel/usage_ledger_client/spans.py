@@ -10,8 +10,12 @@ of its own trace. (Durable mode writes the encoded event before returning, so th
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Event
+from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.trace import Span
 
 from usage_ledger_client.encoding import OWN_SPAN, UsageRecord
@@ -53,7 +57,7 @@ def mark_current(record: UsageRecord, occurred_at: str | None, own_span_now: boo
     """
     span = trace.get_current_span()
     if span.is_recording():
-        span.add_event(attr.USAGE_EVENT_NAME, event_attributes(record, occurred_at), _event_time(record, occurred_at))
+        _add_event(span, event_attributes(record, occurred_at), _event_time(record, occurred_at))
         _set_marker(span)
     else:
         context = span.get_span_context()
@@ -80,6 +84,24 @@ def _own_span(record: UsageRecord, occurred_at: str | None) -> tuple[int, int]:
     span.end(end_time=at)
     context = span.get_span_context()
     return (context.trace_id, context.span_id) if context.is_valid else (0, 0)
+
+
+def _add_event(span: Span, attributes: dict[str, str | int], timestamp: int | None) -> None:
+    """The usage span event. On an SDK span with no attribute-length limit set, the event goes in without
+    the SDK's per-attribute cleaning, which is half the cost of record_usage_event: every value here is a
+    str or int we built from checked input. (`_add_event` still applies the span's event-count limit and
+    refuses an ended span.) Any other span, or a configured limit, takes the public `add_event`."""
+    limits = getattr(span, "_limits", None)
+    if (
+        isinstance(span, SdkSpan)
+        and limits is not None
+        and limits.max_attribute_length is None
+        and (limits.max_event_attributes or 0) >= len(attributes)
+        and hasattr(span, "_add_event")
+    ):
+        span._add_event(Event(attr.USAGE_EVENT_NAME, MappingProxyType(attributes), timestamp))
+    else:
+        span.add_event(attr.USAGE_EVENT_NAME, attributes, timestamp)
 
 
 def _event_time(record: UsageRecord, occurred_at: str | None) -> int | None:

@@ -179,7 +179,7 @@ class Spool:
             ).fetchall()
         if not rows:
             return None
-        return rows[0][0], rows[-1][0], [bytes(r[1]) for r in rows]
+        return rows[0][0], rows[-1][0], [r[1] for r in rows]  # BLOBs come back as bytes
 
     def pending_count(self) -> int:
         with self._read_lock:
