@@ -71,13 +71,13 @@ def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
 
 
 def readme_blocks() -> dict[str, str]:
-    """The README blocks this test runs, by the heading they sit under."""
+    """The README blocks this test runs, by language and the heading they sit under."""
     text = (ROOT / "README.md").read_text()
     mine = [b for b in blocks(("README.md",)) if b.mark.endswith(f"{Path(__file__).name}::{TEST_NAME}")]
     found = {}
     for block in mine:
         heading = [line for line in text.splitlines()[: block.line] if line.startswith("## ")][-1]
-        found[heading.removeprefix("## ")] = block.body
+        found[f"{block.lang}: {heading.removeprefix('## ')}"] = block.body
     return found
 
 
@@ -89,11 +89,15 @@ def test_the_client_installs_alone_and_the_readme_runs_there(
     ledger: RunningLedger, sql: SQL, tmp_path: Path, twilio_api: TwilioStandin
 ) -> None:
     docs = readme_blocks()
-    assert set(docs) == {"Client library", "Instrument an app in five lines"}, docs.keys()
+    five_lines, library = "python: Instrument an app in five lines", "python: Client library"
+    assert set(docs) == {five_lines, library, "sh: Instrument an app in five lines"}, docs.keys()
     wheels, sources = tmp_path / "wheels", tmp_path / "sources"
     for project in ("contract", "otel"):  # built from copies: a build leaves build/ dirs in the source tree
         shutil.copytree(ROOT / project, sources / project, ignore=shutil.ignore_patterns("build", "*.egg-info"))
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), "contract", "otel"], cwd=sources)
+    run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), "./contract", "./otel"],
+        cwd=sources,
+    )
     run([sys.executable, "-m", "venv", str(tmp_path / "venv")])
     python = str(tmp_path / "venv" / "bin" / "python")
     pip = [python, "-m", "pip", "install", "-q", "--find-links", str(wheels)]
@@ -110,14 +114,17 @@ def test_the_client_installs_alone_and_the_readme_runs_there(
         "USAGE_LEDGER_INGEST_KEY": TEST_INGEST_KEY,
         "USAGE_LEDGER_SPOOL_DIR": str(tmp_path / "spool"),
     }
-    run([python, "-c", docs["Client library"]], cwd=tmp_path, env=env)
+    run([python, "-c", docs[library]], cwd=tmp_path, env=env)
     assert sql.fetchval("SELECT units FROM usage_ledger WHERE tenant_id = 't_123' AND source = 'twilio'") == 2
 
-    run([*pip, "usage-ledger-client[twilio]"])  # the vendor's SDK comes with its extra, within its range
+    # The README's install line, as written (from copies of the sources): the vendor's SDK comes with its extra.
+    venv_env = {**env, "PATH": f"{tmp_path / 'venv' / 'bin'}:{env['PATH']}"}
+    run(["bash", "-euo", "pipefail", "-c", docs["sh: Instrument an app in five lines"]], cwd=sources, env=venv_env)
+    assert "twilio" in run([python, "-m", "pip", "list"]).stdout
     prelude = TWILIO_PRELUDE.format(
         standin=twilio_api.url, sid=twilio_standin.ACCOUNT_SID, token=twilio_standin.AUTH_TOKEN
     )
     epilogue = "\nassert usage_ledger_client.flush(timeout=30)\n"
-    run([python, "-c", prelude + docs["Instrument an app in five lines"] + epilogue], cwd=tmp_path, env=env)
+    run([python, "-c", prelude + docs[five_lines] + epilogue], cwd=tmp_path, env=env)
     rows = sql.fetch("SELECT event_type, idempotency_key FROM usage_ledger WHERE event_type = 'sms_outbound'")
     assert len(rows) == 2 and any(r["idempotency_key"].startswith("SM") for r in rows), rows
