@@ -13,8 +13,9 @@ record_usage_event returns; the worker sends from the spool only.
 Either way the worker also delivers spools of dead processes (ownership.py) before its own.
 
 State shared with other threads is the inbox (appended to without a lock: deque appends are atomic) and
-what `_cond` guards: `_stopping`, `_flushers` and `_idle`/`_idle_mark` (the worker found nothing to do as of
-that many durable appends). Everything else belongs to the worker thread.
+`_Shared`, which `_cond` guards; the worker wakes on that Condition (a full batch, a flush, shutdown, or
+`max_delay`), and flush() waits on it for the worker to report itself idle: nobody polls. Everything else
+is `_WorkerState`, the worker thread's own.
 """
 
 from __future__ import annotations
@@ -75,6 +76,35 @@ class _LimitedLog:
         )
 
 
+@dataclass(slots=True)
+class _Shared:
+    """What the app's threads and the worker share; read and written only under `Pipeline._cond`."""
+
+    stopping: bool = False
+    flushers: int = 0  # threads waiting in flush(): send partial batches now
+    idle: bool = False  # the worker found nothing to do ...
+    idle_mark: int = 0  # ... as of this many durable appends
+    look_now: bool = False  # look for spools of dead processes before calling it idle (set by flush())
+
+
+@dataclass(slots=True)
+class _WorkerState:
+    """Owned by the worker thread (metrics() reads `held` and `in_hand` racily: fine for a snapshot)."""
+
+    backoff: Backoff
+    spool_log: _LimitedLog
+    orphan: OwnedSpool | None = None  # a dead process's spool being delivered
+    next_adoption: float = 0.0
+    next_spill: float = 0.0  # after a failed spill, the disk gets a moment
+    spool_has_rows: bool = True  # until a peek says otherwise
+    holding_back: bool = False  # the last peek left a partial batch for later
+    settled_since_checkpoint: int = 0
+    failing: bool = False
+    last_warning: float = -float("inf")
+    held: list[bytes] | None = None  # a failed memory batch the spool could not take
+    in_hand: int = 0  # events taken from the inbox, not yet sent or spooled
+
+
 class Pipeline:
     def __init__(self, config: DeliveryConfig, stats: Stats) -> None:
         self.config = config
@@ -86,24 +116,9 @@ class Pipeline:
         self._exporter = UsageExporter(transport, stats, self._spool.reject)
         self._inbox: deque[UsageRecord] = deque()
         self._cond = threading.Condition(threading.Lock())
-        self._stopping = False
-        self._flushers = 0
-        self._idle = False
-        self._idle_mark = 0
-        self._closed = False
-        # Worker thread only (metrics() reads the counts racily, which is fine for a snapshot).
-        self._backoff = Backoff(config.backoff_initial, config.backoff_max)
-        self._orphan: OwnedSpool | None = None
-        self._next_adoption = 0.0
-        self._next_spill = 0.0
-        self._spool_has_rows = True  # until a peek says otherwise
-        self._holding_back = False  # the last peek left a partial batch for later
-        self._settled_since_checkpoint = 0
-        self._failing = False
-        self._last_warning = -float("inf")
-        self._held: list[bytes] | None = None  # a failed memory batch the spool could not take
-        self._in_hand = 0
-        self._spool_log = _LimitedLog(config.warn_interval)
+        self._shared = _Shared()
+        self._closed = False  # shutdown() ran
+        self._w = _WorkerState(Backoff(config.backoff_initial, config.backoff_max), _LimitedLog(config.warn_interval))
         self._thread = threading.Thread(target=self._run, name="usage-delivery", daemon=True)
         self._thread.start()
 
@@ -133,7 +148,7 @@ class Pipeline:
 
     def spool_error(self, what: str) -> None:
         self._stats.add("spool_errors")
-        self._spool_log.error(what, self._spool.path)
+        self._w.spool_log.error(what, self._spool.path)
 
     # -- app side -----------------------------------------------------------------------------------------
 
@@ -141,22 +156,22 @@ class Pipeline:
         """Wait until everything recorded so far is settled with the ledger; False when `timeout` ran out."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            self._flushers += 1
-            self._next_adoption = 0.0  # and spools of processes that died since the last look go too,
-            self._idle = False  # so the worker must look before anyone calls it idle
+            self._shared.flushers += 1
+            # ... and spools of processes that died since the last look go too: the worker looks first.
+            self._shared.look_now, self._shared.idle = True, False
             self._cond.notify_all()  # partial batches go now
             try:
                 while not self._drained():
                     remaining = deadline - time.monotonic()
-                    if remaining <= 0 or self._stopping:
+                    if remaining <= 0 or self._shared.stopping:
                         return False
                     self._cond.wait(remaining)
                 return True
             finally:
-                self._flushers -= 1
+                self._shared.flushers -= 1
 
     def _drained(self) -> bool:
-        return self._idle and not self._inbox and self._spool.appended == self._idle_mark
+        return self._shared.idle and not self._inbox and self._spool.appended == self._shared.idle_mark
 
     def shutdown(self, timeout: float, join_timeout: float) -> bool:
         """Flush for up to `timeout`, stop the worker, spool what is left, release the spools. Idempotent."""
@@ -165,14 +180,14 @@ class Pipeline:
         self._closed = True
         delivered = self.flush(timeout)
         with self._cond:
-            self._stopping = True
+            self._shared.stopping = True
             self._cond.notify_all()
         self._thread.join(join_timeout)
         if self._thread.is_alive():
             log.error("the usage delivery worker did not stop within %.0fs (a request hung?)", join_timeout)
         self._spill(everything=True)
-        if self._held is not None:
-            log.error("%d usage events could not be delivered nor spooled before exit", len(self._held))
+        if self._w.held is not None:
+            log.error("%d usage events could not be delivered nor spooled before exit", len(self._w.held))
         left = self.metrics().spooled
         if left:
             log.warning(
@@ -181,17 +196,17 @@ class Pipeline:
                 self._spool.path,
             )
         self._exporter.shutdown()
-        self._release(self._orphan, delete=False)
-        self._orphan = None
-        self._release(self._own, delete=left == 0 and self._held is None and not self._spool.rejected_rows())
+        self._release(self._w.orphan, delete=False)
+        self._w.orphan = None
+        self._release(self._own, delete=left == 0 and self._w.held is None and not self._spool.rejected_rows())
         return delivered
 
     def metrics(self) -> UsageClientMetrics:
         spooled = 0
-        for owned in (self._own, self._orphan):
+        for owned in (self._own, self._w.orphan):
             with contextlib.suppress(*SPOOL_ERRORS):  # closed, or the disk is failing
                 spooled += owned.spool.pending_count() if owned is not None else 0
-        queued = len(self._inbox) + len(self._held or ()) + self._in_hand
+        queued = len(self._inbox) + len(self._w.held or ()) + self._w.in_hand
         return self._stats.snapshot(queued=queued, spooled=spooled)
 
     def leftovers(self) -> list[UsageRecord]:
@@ -201,12 +216,12 @@ class Pipeline:
     # -- fork ---------------------------------------------------------------------------------------------
 
     def before_fork(self) -> None:
-        for owned in (self._own, self._orphan):
+        for owned in (self._own, self._w.orphan):
             if owned is not None:
                 owned.spool.hold_for_fork()
 
     def after_fork_in_parent(self) -> None:
-        for owned in (self._own, self._orphan):
+        for owned in (self._own, self._w.orphan):
             if owned is not None:
                 owned.spool.release_after_fork()
 
@@ -216,11 +231,11 @@ class Pipeline:
         Returns what must stay referenced for the child's lifetime: closing the parent's SQLite
         connections from the child (which a garbage-collected connection would do) could disturb them.
         """
-        for owned in (self._own, self._orphan):
+        for owned in (self._own, self._w.orphan):
             if owned is not None:
                 owned.forget_in_child()
         self._closed = True
-        return [self._own, self._orphan, self._exporter]
+        return [self._own, self._w.orphan, self._exporter]
 
     # -- worker thread ------------------------------------------------------------------------------------
 
@@ -228,11 +243,13 @@ class Pipeline:
         partial = False
         while True:
             with self._cond:
-                if self._stopping:
+                if self._shared.stopping:
                     return
-                partial = partial or self._flushers > 0
+                partial = partial or self._shared.flushers > 0
                 mark = self._spool.appended
-                self._idle = False
+                self._shared.idle = False
+                if self._shared.look_now:
+                    self._shared.look_now, self._w.next_adoption = False, 0.0
             try:
                 state = self._step(partial)
             except Exception:  # the thread must survive anything, or delivery stops for good
@@ -244,18 +261,18 @@ class Pipeline:
     def _rest(self, state: str, mark: int) -> bool:
         """Between steps: say so when idle, wait for work; True when the next step may send a partial batch."""
         with self._cond:
-            if state == _BUSY or self._stopping:
-                return self._flushers > 0
+            if state == _BUSY or self._shared.stopping:
+                return self._shared.flushers > 0
             if state == _EMPTY and not self._inbox:
-                self._idle, self._idle_mark = True, mark
+                self._shared.idle, self._shared.idle_mark = True, mark
                 self._cond.notify_all()
-            if self._flushers > 0 and not self._drained():
+            if self._shared.flushers > 0 and not self._drained():
                 return True
             waited = self._cond.wait(self._wait_time())
-            return not waited or self._flushers > 0
+            return not waited or self._shared.flushers > 0
 
     def _wait_time(self) -> float:
-        until_adoption = self._next_adoption - time.monotonic()
+        until_adoption = self._w.next_adoption - time.monotonic()
         return max(0.001, min(self.config.max_delay, until_adoption))
 
     def _step(self, partial: bool) -> str:
@@ -263,10 +280,10 @@ class Pipeline:
         self._adopt_if_due()
         if self._should_spill():
             self._spill(everything=False)
-        self._holding_back = False
+        self._w.holding_back = False
         batch = self._next_batch(partial)
         if batch is None:
-            if self._holding_back or self._orphan is not None or self._next_adoption <= time.monotonic():
+            if self._w.holding_back or self._w.orphan is not None or self._w.next_adoption <= time.monotonic():
                 return _WAITING  # a partial batch waits for max_delay; a finished adoption, for the next look
             return _EMPTY
         result = self._exporter.export(batch.events)
@@ -274,7 +291,7 @@ class Pipeline:
             self._settled(batch)
             return _BUSY
         self._failed(batch, result)
-        self._wait_until(time.monotonic() + self._backoff.next_delay(result.retry_after))
+        self._wait_until(time.monotonic() + self._w.backoff.next_delay(result.retry_after))
         return _BUSY
 
     def _wait_until(self, when: float) -> None:
@@ -282,39 +299,39 @@ class Pipeline:
         while True:
             with self._cond:
                 remaining = when - time.monotonic()
-                if self._stopping or remaining <= 0:
+                if self._shared.stopping or remaining <= 0:
                     return
                 self._cond.wait(remaining)
             if self._inbox:
                 self._spill(everything=False)
 
     def _next_batch(self, partial: bool) -> _Batch | None:
-        if self._held is not None:
-            held = self._held
+        if self._w.held is not None:
+            held = self._w.held
             return _Batch(held, self._forget_held)
-        for owned in (self._orphan, self._own):
+        for owned in (self._w.orphan, self._own):
             if owned is None:
                 continue
             peeked = owned.spool.peek(self.config.batch_size)
             if peeked is not None:
                 first, last, events = peeked
                 if owned is self._own and len(events) < self.config.batch_size and not partial:
-                    self._holding_back = True  # fewer requests, and fewer moments the caller's appends wait
+                    self._w.holding_back = True  # fewer requests, and fewer moments the caller's appends wait
                     return None
                 return _Batch(events, functools.partial(owned.spool.remove, first, last))
-            if owned is self._orphan:
+            if owned is self._w.orphan:
                 self._finish_adoption()
             else:
-                self._spool_has_rows = False
+                self._w.spool_has_rows = False
                 self._checkpoint()
         if not self._inbox or (len(self._inbox) < self.config.batch_size and not partial):
             return None
         records = self._take(self.config.batch_size)
-        self._in_hand = len(records)
+        self._w.in_hand = len(records)
         return _Batch([_encode(r) for r in records], self._spool.retry_removal)
 
     def _forget_held(self) -> None:
-        self._held = None
+        self._w.held = None
 
     def _settled(self, batch: _Batch) -> None:
         try:
@@ -322,37 +339,37 @@ class Pipeline:
         except SPOOL_ERRORS:
             # Delivered all the same: the spool no longer offers these rows; they are deleted when the disk allows.
             self.spool_error("could not remove delivered usage events from the spool")
-        self._in_hand = 0
-        self._backoff.reset()
-        if self._failing:
-            self._failing = False
+        self._w.in_hand = 0
+        self._w.backoff.reset()
+        if self._w.failing:
+            self._w.failing = False
             log.warning("the usage ledger accepts events again; replaying the spool")
-        self._settled_since_checkpoint += 1
-        if self._settled_since_checkpoint >= 16:
+        self._w.settled_since_checkpoint += 1
+        if self._w.settled_since_checkpoint >= 16:
             self._checkpoint()
 
     def _checkpoint(self) -> None:
         """Let the WAL restart: when the spool has drained, and every 16 batches during a long replay."""
-        if self._settled_since_checkpoint:
-            self._settled_since_checkpoint = 0
+        if self._w.settled_since_checkpoint:
+            self._w.settled_since_checkpoint = 0
             with contextlib.suppress(*SPOOL_ERRORS):  # the WAL grows until a checkpoint succeeds; nothing is lost
                 self._spool.checkpoint()
 
     def _failed(self, batch: _Batch, result: ExportResult) -> None:
-        self._failing = True
+        self._w.failing = True
         self._stats.add("retries")
-        if self._in_hand:  # a batch from memory: onto disk before waiting, to outlive the process
+        if self._w.in_hand:  # a batch from memory: onto disk before waiting, to outlive the process
             try:
                 self._spool.append(batch.events)
                 self._stats.add("spilled", len(batch.events))
-                self._spool_has_rows = True
+                self._w.spool_has_rows = True
             except SPOOL_ERRORS:
                 self.spool_error("could not spool a failed usage batch; holding it in memory")
-                self._held = batch.events
-            self._in_hand = 0
+                self._w.held = batch.events
+            self._w.in_hand = 0
         now = time.monotonic()
-        if result.status is ExportStatus.UNAUTHORIZED or now - self._last_warning >= self.config.warn_interval:
-            self._last_warning = now
+        if result.status is ExportStatus.UNAUTHORIZED or now - self._w.last_warning >= self.config.warn_interval:
+            self._w.last_warning = now
             log.warning(
                 "usage delivery failed (%s); %d events kept, retrying with backoff",
                 result.reason,
@@ -362,24 +379,26 @@ class Pipeline:
     # -- spilling and adoption (worker thread) ------------------------------------------------------------
 
     def _should_spill(self) -> bool:
-        if not self._inbox or time.monotonic() < self._next_spill:
+        if not self._inbox or time.monotonic() < self._w.next_spill:
             return False
-        return self.config.durable or self._failing or self._spool_has_rows or len(self._inbox) > self.config.max_queue
+        return (
+            self.config.durable or self._w.failing or self._w.spool_has_rows or len(self._inbox) > self.config.max_queue
+        )
 
     def _spill(self, everything: bool) -> None:
         while records := self._take(5000):
-            self._in_hand = len(records)
+            self._w.in_hand = len(records)
             try:
                 self._spool.append([_encode(r) for r in records])
             except SPOOL_ERRORS:
                 self._inbox.extendleft(reversed(records))  # a broken disk must not lose what it could not hold
                 self.spool_error("could not spill usage events to the spool; they stay in memory")
-                self._next_spill = time.monotonic() + 1.0  # the disk will not be better in a moment
+                self._w.next_spill = time.monotonic() + 1.0  # the disk will not be better in a moment
                 return
             finally:
-                self._in_hand = 0
+                self._w.in_hand = 0
             self._stats.add("spilled", len(records))
-            self._spool_has_rows = True
+            self._w.spool_has_rows = True
             if not everything and not self._inbox:
                 return
 
@@ -388,25 +407,25 @@ class Pipeline:
         return [inbox.popleft() for _ in range(min(limit, len(inbox)))]
 
     def _adopt_if_due(self) -> None:
-        if self._orphan is not None or time.monotonic() < self._next_adoption:
+        if self._w.orphan is not None or time.monotonic() < self._w.next_adoption:
             return
         found = self._directory.orphans(exclude=self._own.path)
         try:
-            self._orphan = next(found, None)
+            self._w.orphan = next(found, None)
         finally:
             found.close()
-        if self._orphan is None:
-            self._next_adoption = time.monotonic() + self.config.adopt_interval
+        if self._w.orphan is None:
+            self._w.next_adoption = time.monotonic() + self.config.adopt_interval
         else:
-            log.info("delivering the usage spool %s left by a process that is gone", self._orphan.path)
+            log.info("delivering the usage spool %s left by a process that is gone", self._w.orphan.path)
 
     def _finish_adoption(self) -> None:
-        orphan, self._orphan = self._orphan, None
+        orphan, self._w.orphan = self._w.orphan, None
         if orphan is None:
             return
         self._spool.take_rejected_from(orphan.spool)
         self._release(orphan, delete=True)
-        self._next_adoption = 0.0  # look for the next one at once
+        self._w.next_adoption = 0.0  # look for the next one at once
 
     def _release(self, owned: OwnedSpool | None, delete: bool) -> None:
         if owned is None:
