@@ -8,8 +8,10 @@ from importlib.metadata import entry_points
 import httpx
 import openai
 import pytest
+from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from sendgrid.base_interface import BaseInterface
 from twilio.rest import Client as TwilioClient
 from twilio.rest.api.v2010.account.call import CallList
@@ -154,3 +156,19 @@ def test_an_sdk_outside_the_supported_range_is_left_alone(
         TwilioUsageInstrumentor().instrument(skip_dep_check=True)  # what opentelemetry-instrument passes
     assert MessageList.create is original and not TwilioUsageInstrumentor().is_instrumented_by_opentelemetry
     assert any("twilio >= 99" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.usefixtures("instrumented")
+def test_a_client_span_already_made_for_the_call_carries_the_usage_event_instead_of_a_second_one(
+    twilio_client: TwilioClient, spans: InMemorySpanExporter, sql: SQL
+) -> None:
+    """Whoever made it (another instrumentation, or the app itself), the call gets one CLIENT span."""
+    tracer = trace.get_tracer("another-instrumentation")
+    with tracer.start_as_current_span("POST api.twilio.com", kind=SpanKind.CLIENT), usage_tenant("t_acme"):
+        twilio_client.messages.create(to="+15550100", from_="+15550111", body="hi")
+    (client_span,) = [s for s in spans.get_finished_spans() if s.kind is SpanKind.CLIENT]
+    assert client_span.name == "POST api.twilio.com" and client_span.context is not None
+    assert [e.name for e in client_span.events] == [attr.USAGE_EVENT_NAME]
+    assert str((client_span.attributes or {}).get("twilio.sid")).startswith("SM")
+    (row,) = usage_rows(sql)
+    assert row["span_id"] == f"{client_span.context.span_id:016x}"
