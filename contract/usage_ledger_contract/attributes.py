@@ -36,3 +36,59 @@ BAGGAGE_TENANT: Final = "tenant.id"
 
 # Used when usage is recorded with no tenant in scope: stored, counted and warned about, never dropped.
 UNATTRIBUTED_TENANT: Final = "unattributed"
+
+# --- GenAI usage (OpenTelemetry GenAI semantic conventions) -------------------------------------------
+# The semantic-conventions version these names follow; the client's tracers carry it as their schema URL.
+SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.37.0"
+
+GEN_AI_OPERATION: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"  # all input, cached included
+GEN_AI_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"  # all output, reasoning included
+GEN_AI_CACHE_READ_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_CACHE_CREATION_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_REASONING_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+
+# The token counts a usage row's metadata carries, in this order, under the current names.
+GEN_AI_TOKEN_COUNTS: Final = (
+    GEN_AI_INPUT_TOKENS,
+    GEN_AI_OUTPUT_TOKENS,
+    GEN_AI_CACHE_READ_TOKENS,
+    GEN_AI_CACHE_CREATION_TOKENS,
+    GEN_AI_REASONING_TOKENS,
+)
+
+# Older spellings other emitters still send (earlier semantic conventions, OpenLLMetry, OpenInference,
+# vendors' own), read as the current name. The current name wins when a span carries both.
+GEN_AI_ALIASES: Final = {
+    GEN_AI_INPUT_TOKENS: ("gen_ai.usage.prompt_tokens", "llm.token_count.prompt"),
+    GEN_AI_OUTPUT_TOKENS: ("gen_ai.usage.completion_tokens", "llm.token_count.completion"),
+    GEN_AI_CACHE_READ_TOKENS: (
+        "gen_ai.usage.cache_read_input_tokens",
+        "gen_ai.usage.cache_read_tokens",
+        "gen_ai.usage.cached_tokens",
+        "llm.token_count.prompt_details.cache_read",
+    ),
+    GEN_AI_CACHE_CREATION_TOKENS: (
+        "gen_ai.usage.cache_creation_input_tokens",
+        "gen_ai.usage.cache_write.input_tokens",
+        "gen_ai.usage.cache_write_input_tokens",
+        "gen_ai.usage.cache_write_tokens",
+        "llm.token_count.prompt_details.cache_write",
+    ),
+    GEN_AI_REASONING_TOKENS: (
+        "gen_ai.usage.reasoning_tokens",
+        "gen_ai.usage.reasoning_output_tokens",
+        "llm.token_count.completion_details.reasoning",
+    ),
+    GEN_AI_PROVIDER: ("gen_ai.system",),
+    GEN_AI_RESPONSE_MODEL: ("llm.model_name",),
+}
+
+# A GenAI span from another language is usage when it carries token counts and names a tenant: with
+# `usage.tenant_id`, or with the baggage entry `tenant.id` copied onto the span (the OTel contrib
+# BaggageSpanProcessor does that in every language). See replit.md, "Usage attributes".
+GEN_AI_EVENT_TYPE: Final = "ai_message"

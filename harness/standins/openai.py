@@ -2,7 +2,8 @@
 
 The official `OpenAI` / `AsyncOpenAI` clients reach it through their own `base_url` option. Token counts
 are derived from the request so they differ per call: input = words of the prompt + 3 per message,
-output = words of the reply + `reasoning_tokens`, with `cached_tokens` of the input read from cache.
+output = words of the reply + `reasoning_tokens`, with `cached_tokens` of the input read from cache and
+`cache_write_tokens` written to it.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ REPLY = "Hello from the stand-in model, how can I help you today"
 
 
 class OpenAIStandin(StandinServer):
-    def __init__(self, cached_tokens: int = 2, reasoning_tokens: int = 3) -> None:
+    def __init__(self, cached_tokens: int = 2, reasoning_tokens: int = 3, cache_write_tokens: int = 1) -> None:
         self.cached_tokens = cached_tokens
+        self.cache_write_tokens = cache_write_tokens
         self.reasoning_tokens = reasoning_tokens
         self.usages: list[dict[str, Any]] = []  # the usage of every answer, in order, whether the caller saw it or not
         super().__init__(
@@ -61,7 +63,11 @@ class OpenAIStandin(StandinServer):
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "audio_tokens": 0},
+            "prompt_tokens_details": {
+                "cached_tokens": self.cached_tokens,
+                "cache_write_tokens": self.cache_write_tokens,
+                "audio_tokens": 0,
+            },
             "completion_tokens_details": {
                 "reasoning_tokens": self.reasoning_tokens,
                 "audio_tokens": 0,
@@ -79,7 +85,10 @@ class OpenAIStandin(StandinServer):
         completion = len(REPLY.split()) + self.reasoning_tokens
         usage = {
             "input_tokens": prompt,
-            "input_tokens_details": {"cached_tokens": self.cached_tokens},
+            "input_tokens_details": {
+                "cached_tokens": self.cached_tokens,
+                "cache_write_tokens": self.cache_write_tokens,
+            },
             "output_tokens": completion,
             "output_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
             "total_tokens": prompt + completion,

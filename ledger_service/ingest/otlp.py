@@ -5,13 +5,18 @@ for spans that carry the `usage.*` attributes themselves (usage_ledger_contract.
 the contract's UsageEvent and goes through IngestService.ingest, so OTLP usage gets the same validation and
 the same exactly-once path as POST /api/usage/events; rejections name the attribute the sender set.
 Ordinary spans are ignored, never rejected.
+
+GenAI spans made by other languages' instrumentations (OpenTelemetry GenAI semantic conventions) are usage
+too when they carry token counts and name a tenant (`usage.tenant_id`, or `tenant.id` copied from baggage)
+and carry no `usage` event: the `usage.*` attributes they lack are derived from the `gen_ai.*` ones
+(`_genai_defaults`), older spellings included, and the token breakdown goes into the row's metadata.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -24,7 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from ledger_service.errors import BadRequestError
@@ -137,15 +142,21 @@ def extract_usage(request: ExportTraceServiceRequest) -> list[UsageRecord]:
 
 def _span_usage(span: Span) -> Iterator[UsageRecord]:
     name = f"span {span.span_id.hex() or '?'}"
+    has_event = False
     for number, event in enumerate(span.events):
         if event.name == usage.USAGE_EVENT_NAME:
-            yield _record(span, f"{name} event #{number}", event.attributes, event.time_unix_nano, "time_unix_nano")
-    if any(kv.key in _USAGE_ATTRIBUTES for kv in span.attributes):
-        yield _record(span, name, span.attributes, span.end_time_unix_nano, "end_time_unix_nano")
+            has_event = True
+            attrs = {kv.key: kv.value for kv in event.attributes}
+            yield _record(span, f"{name} event #{number}", attrs, event.time_unix_nano, "time_unix_nano")
+    attrs = {kv.key: kv.value for kv in span.attributes}
+    genai = None if has_event else _genai_defaults(attrs)
+    if genai is not None:
+        yield _record(span, name, genai, span.end_time_unix_nano, "end_time_unix_nano")
+    elif any(key in _USAGE_ATTRIBUTES for key in attrs):
+        yield _record(span, name, attrs, span.end_time_unix_nano, "end_time_unix_nano")
 
 
-def _record(span: Span, where: str, kvs: Iterable[KeyValue], time_ns: int, time_field: str) -> UsageRecord:
-    attrs = {kv.key: kv.value for kv in kvs}
+def _record(span: Span, where: str, attrs: dict[str, AnyValue], time_ns: int, time_field: str) -> UsageRecord:
     time_attribute = fields.OCCURRED_AT.attribute if fields.OCCURRED_AT.attribute in attrs else time_field
     key = span.trace_id + span.span_id
     try:
@@ -232,6 +243,84 @@ def _ids(span: Span) -> tuple[str | None, str | None]:
     trace_id = span.trace_id.hex() if len(span.trace_id) == 16 and any(span.trace_id) else None
     span_id = span.span_id.hex() if len(span.span_id) == 8 and any(span.span_id) else None
     return trace_id, span_id
+
+
+# --- GenAI spans ----------------------------------------------------------------------------------
+
+
+def _genai_value(attrs: dict[str, AnyValue], name: str) -> AnyValue | None:
+    """An attribute under its current GenAI name, else under an older spelling other emitters use."""
+    for key in (name, *usage.GEN_AI_ALIASES.get(name, ())):
+        if key in attrs:
+            return attrs[key]
+    return None
+
+
+def _genai_count(attrs: dict[str, AnyValue], name: str) -> int | None:
+    value = _genai_value(attrs, name)
+    if value is None:
+        return None
+    kind = value.WhichOneof("value")
+    if kind == "int_value" and value.int_value >= 0:
+        return value.int_value
+    if kind == "double_value" and value.double_value >= 0 and value.double_value.is_integer():
+        return int(value.double_value)
+    return None
+
+
+def _genai_text(attrs: dict[str, AnyValue], name: str) -> str | None:
+    value = _genai_value(attrs, name)
+    return value.string_value if value is not None and value.WhichOneof("value") == "string_value" else None
+
+
+def _genai_defaults(attrs: dict[str, AnyValue]) -> dict[str, AnyValue] | None:
+    """A GenAI span's attributes completed with the `usage.*` ones it lacks; None when it is not usage."""
+    counts = {name: _genai_count(attrs, name) for name in usage.GEN_AI_TOKEN_COUNTS}
+    tenant = attrs.get(fields.TENANT_ID.attribute) or attrs.get(usage.BAGGAGE_TENANT)
+    if tenant is None or (counts[usage.GEN_AI_INPUT_TOKENS] is None and counts[usage.GEN_AI_OUTPUT_TOKENS] is None):
+        return None
+    derived: dict[str, AnyValue] = {
+        fields.TENANT_ID.attribute: tenant,
+        fields.EVENT_TYPE.attribute: _text(usage.GEN_AI_EVENT_TYPE),
+    }
+    provider = _genai_text(attrs, usage.GEN_AI_PROVIDER)
+    if provider is not None:
+        derived[fields.SOURCE.attribute] = _text(provider)
+    response_id = _genai_text(attrs, usage.GEN_AI_RESPONSE_ID)
+    if response_id is not None:
+        derived[fields.IDEMPOTENCY_KEY.attribute] = _text(response_id)
+    total = (counts[usage.GEN_AI_INPUT_TOKENS] or 0) + (counts[usage.GEN_AI_OUTPUT_TOKENS] or 0)
+    derived[fields.UNITS.attribute] = AnyValue(int_value=total)
+    breakdown: dict[str, object] = {name: count for name, count in counts.items() if count is not None}
+    for name in (
+        usage.GEN_AI_REQUEST_MODEL,
+        usage.GEN_AI_RESPONSE_MODEL,
+        usage.GEN_AI_PROVIDER,
+        usage.GEN_AI_RESPONSE_ID,
+    ):
+        text = _genai_text(attrs, name)
+        if text is not None:
+            breakdown[name] = text
+    derived[fields.METADATA.attribute] = _text(_merged_metadata(attrs, breakdown))
+    return {**derived, **{k: v for k, v in attrs.items() if k in _USAGE_ATTRIBUTES and k != fields.METADATA.attribute}}
+
+
+def _merged_metadata(attrs: dict[str, AnyValue], breakdown: dict[str, object]) -> str:
+    """The sender's own `usage.metadata` (when it is a JSON object) with the token breakdown added."""
+    given = attrs.get(fields.METADATA.attribute)
+    if given is not None and given.WhichOneof("value") == "string_value":
+        try:
+            parsed = msgspec.json.decode(given.string_value)
+        except msgspec.DecodeError:
+            return given.string_value  # _metadata() rejects it, naming usage.metadata
+        if not isinstance(parsed, dict):
+            return given.string_value
+        breakdown = {**breakdown, **parsed}
+    return msgspec.json.encode(breakdown).decode()
+
+
+def _text(value: str) -> AnyValue:
+    return AnyValue(string_value=value)
 
 
 # --- ingest ---------------------------------------------------------------------------------------

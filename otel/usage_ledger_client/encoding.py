@@ -24,8 +24,11 @@ class UsageRecord(NamedTuple):
     occurred_at_ns: int  # Unix epoch nanoseconds
     idempotency_key: str
     metadata: bytes  # a JSON object, already validated
-    trace_id: int  # 0 when there was no span context
+    trace_id: int  # 0 when there was no span context; OWN_SPAN until the worker made the event's own span
     span_id: int
+
+
+OWN_SPAN = -1
 
 
 _encoder = msgspec.json.Encoder()
@@ -38,7 +41,7 @@ def occurred_at(epoch_ns: int) -> datetime:
 
 
 def encode_event(record: UsageRecord) -> bytes:
-    traced = record.trace_id != 0
+    traced = record.trace_id > 0
     event = UsageEvent(
         tenant_id=record.tenant_id,
         source=record.source,

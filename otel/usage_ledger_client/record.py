@@ -14,15 +14,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import msgspec
-from opentelemetry import trace
 
-from usage_ledger_client import _runtime
+from usage_ledger_client import _runtime, spans
 from usage_ledger_client.encoding import UsageRecord
 from usage_ledger_client.errors import UsageValidationError
 from usage_ledger_client.tenant import check_tenant, current_tenant
 from usage_ledger_contract import attributes as attr
 from usage_ledger_contract import fields
 from usage_ledger_contract.catalog import CATALOG, DECLARABLE_SOURCES, UnknownEventTypeError
+from usage_ledger_contract.limits import MAX_UNITS
 from usage_ledger_contract.rules import idempotency_key_problem, name_problem, units_problem
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ UNATTRIBUTED_WARN_INTERVAL = 60.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _encode = msgspec.json.encode
 _last_unattributed_warning = -UNATTRIBUTED_WARN_INTERVAL
+_KNOWN = frozenset((t.source, t.name) for t in CATALOG)  # the fast path of check_event_type
 
 
 def record_usage_event(
@@ -50,9 +51,11 @@ def record_usage_event(
     recorded under UNATTRIBUTED_TENANT, counted and warned about. Raises a ValueError naming the field
     for a bad call.
     """
-    check_event_type(source, event_type)
-    _check_units(units)
-    meta = _encode_metadata(metadata)
+    if (source, event_type) not in _KNOWN:
+        check_event_type(source, event_type)
+    if type(units) is not int or not 0 <= units <= MAX_UNITS:
+        _check_units(units)
+    meta = b"{}" if metadata is None else _encode_metadata(metadata)
     tenant = current_tenant() if tenant_id is None else check_tenant(tenant_id)
     at_ns = time.time_ns() if occurred_at is None else _epoch_ns(occurred_at)
     key = _new_key() if idempotency_key is None else _check_key(idempotency_key)
@@ -60,12 +63,13 @@ def record_usage_event(
         tenant = _unattributed(source, event_type)
     record = UsageRecord(tenant, source, event_type, units, at_ns, key, meta, 0, 0)
     try:
-        trace_id, span_id = _mark_span(record, occurred_at)
+        when = None if occurred_at is None else occurred_at.isoformat()
+        trace_id, span_id = spans.mark_current(record, when, _runtime.own_span_now())
     except Exception:  # telemetry must never break the caller; the usage itself still goes out
         log.debug("could not attach the usage event to a span", exc_info=True)
         trace_id = span_id = 0
     _runtime.stats.add("recorded")
-    _runtime.submit(record._replace(trace_id=trace_id, span_id=span_id) if trace_id else record)
+    _runtime.submit(UsageRecord(*record[:7], trace_id, span_id) if trace_id else record)  # (_replace is slow)
     return key
 
 
@@ -139,33 +143,3 @@ def _unattributed(source: str, event_type: str) -> str:
             UNATTRIBUTED_WARN_INTERVAL,
         )
     return attr.UNATTRIBUTED_TENANT
-
-
-def _mark_span(record: UsageRecord, occurred_at: datetime | None) -> tuple[int, int]:
-    """Add the `usage` span event to the current span (or a short span of our own); return its ids."""
-    attributes: dict[str, str | int] = {
-        fields.TENANT_ID.attribute: record.tenant_id,
-        fields.SOURCE.attribute: record.source,
-        fields.EVENT_TYPE.attribute: record.event_type,
-        fields.UNITS.attribute: record.units,
-        fields.IDEMPOTENCY_KEY.attribute: record.idempotency_key,
-    }
-    if record.metadata != b"{}":
-        attributes[fields.METADATA.attribute] = record.metadata.decode()
-    if occurred_at is not None:
-        attributes[fields.OCCURRED_AT.attribute] = occurred_at.isoformat()
-    source, event_type = record.source, record.event_type
-    span = trace.get_current_span()
-    if span.is_recording():
-        span.add_event(attr.USAGE_EVENT_NAME, attributes, None if occurred_at is not None else record.occurred_at_ns)
-        span.set_attribute(attr.SPAN_MARKER, True)
-    else:
-        context = span.get_span_context()
-        if context.is_valid:  # a sampled-out span: nothing to mark, but its ids still find the trace's logs
-            return context.trace_id, context.span_id
-        span = _runtime.tracer.start_span(f"usage {source}.{event_type}")
-        span.add_event(attr.USAGE_EVENT_NAME, attributes)
-        span.set_attribute(attr.SPAN_MARKER, True)
-        span.end()
-    context = span.get_span_context()
-    return (context.trace_id, context.span_id) if context.is_valid else (0, 0)

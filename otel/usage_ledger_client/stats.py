@@ -18,6 +18,7 @@ class UsageClientMetrics:
     retries: int = 0  # failed delivery attempts that will be retried
     unattributed: int = 0  # events recorded with no tenant in scope
     spool_errors: int = 0  # writes to the spool that failed (the event stayed in memory)
+    dropped: int = 0  # events refused because configure() was never called and its buffer was full
 
 
 _COUNTERS = tuple(f.name for f in fields(UsageClientMetrics) if f.name not in ("queued", "spooled"))

@@ -1,4 +1,4 @@
-"""OpenAIInstrumentor through the official `OpenAI` / `AsyncOpenAI` clients against the OpenAI stand-in."""
+"""OpenAIUsageInstrumentor through the official `OpenAI` / `AsyncOpenAI` clients against the OpenAI stand-in."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from harness.standins import OpenAIStandin, openai_error
 from tests.support.postgres import SQL
 from tests.test_integrations.conftest import usage_rows
 from usage_ledger_client import usage_tenant
-from usage_ledger_client.instrumentation import OpenAIInstrumentor, usage_event_type
+from usage_ledger_client.instrumentation import OpenAIUsageInstrumentor, usage_event_type
 
 pytestmark = pytest.mark.usefixtures("configured", "instrumented")
 
@@ -77,6 +77,7 @@ async def test_a_chat_completion_is_one_ai_message_row_with_the_token_breakdown(
     assert metadata["gen_ai.usage.input_tokens"] == usage["prompt_tokens"]
     assert metadata["gen_ai.usage.output_tokens"] == usage["completion_tokens"]
     assert metadata["gen_ai.usage.cache_read.input_tokens"] == usage["prompt_tokens_details"]["cached_tokens"]
+    assert metadata["gen_ai.usage.cache_creation.input_tokens"] == usage["prompt_tokens_details"]["cache_write_tokens"]
     assert metadata["gen_ai.usage.reasoning.output_tokens"] == usage["completion_tokens_details"]["reasoning_tokens"]
     assert (metadata["gen_ai.request.model"], metadata["gen_ai.response.id"]) == (MODEL, received[0].id)
     assert "parcel" not in row["metadata"] and "stand-in model" not in row["metadata"]  # no prompt, no completion
@@ -133,6 +134,8 @@ async def test_a_responses_api_call_is_one_ai_message_row(
     metadata = json.loads(row["metadata"])
     assert metadata["gen_ai.usage.input_tokens"] == usage["input_tokens"]
     assert metadata["gen_ai.usage.reasoning.output_tokens"] == usage["output_tokens_details"]["reasoning_tokens"]
+    assert metadata["gen_ai.usage.cache_read.input_tokens"] == usage["input_tokens_details"]["cached_tokens"]
+    assert metadata["gen_ai.usage.cache_creation.input_tokens"] == usage["input_tokens_details"]["cache_write_tokens"]
 
 
 def test_a_voicemail_summary_is_recorded_as_ai_voicemail_summary(openai_client: openai.OpenAI, sql: SQL) -> None:
@@ -168,14 +171,39 @@ def test_the_usage_event_rides_on_a_client_span_with_gen_ai_attributes(
     assert row["span_id"] == f"{span.context.span_id:016x}"
 
 
-def test_content_is_kept_only_when_a_setting_turns_it_on(openai_client: openai.OpenAI, sql: SQL) -> None:
-    OpenAIInstrumentor().uninstrument()
-    OpenAIInstrumentor().instrument(capture_content=True)
+@pytest.mark.parametrize("switch", ["argument", "environment"])
+def test_content_is_kept_only_when_a_setting_turns_it_on(
+    switch: str, openai_client: openai.OpenAI, sql: SQL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    OpenAIUsageInstrumentor().uninstrument()
+    if switch == "environment":  # OpenTelemetry's own GenAI content switch
+        monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+        OpenAIUsageInstrumentor().instrument()
+    else:
+        OpenAIUsageInstrumentor().instrument(capture_content=True)
     with usage_tenant("t_acme"):
         openai_client.chat.completions.create(model=MODEL, messages=MESSAGES)
     metadata = json.loads(the_row(sql)["metadata"])
     assert metadata["gen_ai.prompt"] == "Where is my parcel today?"
     assert metadata["gen_ai.completion"].startswith("Hello from the stand-in model")
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+async def test_with_raw_response_is_recorded_and_the_app_parses_the_same_object(
+    flavour: str, openai_client: openai.OpenAI, async_openai_client: openai.AsyncOpenAI, sql: SQL
+) -> None:
+    with usage_tenant("t_acme"):
+        if flavour == "async":
+            raw: Any = await async_openai_client.chat.completions.with_raw_response.create(
+                model=MODEL, messages=MESSAGES
+            )
+        else:
+            raw = openai_client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
+    assert raw.http_response.status_code == 200  # the app still gets the raw response ...
+    completion = raw.parse()  # ... and parses it as usual
+    assert raw.parse() is completion
+    row = await asyncio.to_thread(the_row, sql)
+    assert (row["units"], row["idempotency_key"]) == (completion.usage.total_tokens, completion.id)
 
 
 def test_the_stream_helper_is_recorded_through_create(

@@ -1,4 +1,4 @@
-"""SendGridInstrumentor through `SendGridAPIClient`, and the ledger's Signed Event Webhook endpoint."""
+"""SendGridUsageInstrumentor through `SendGridAPIClient`, and the ledger's Signed Event Webhook endpoint."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TwilioInstrumentor through `twilio.rest.Client` against the Twilio stand-in, into the real ledger."""
+"""TwilioUsageInstrumentor through `twilio.rest.Client` against the Twilio stand-in, into the real ledger."""
 
 from __future__ import annotations
 

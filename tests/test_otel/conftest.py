@@ -19,6 +19,7 @@ from tests.support.processes import FAST as FAST
 from tests.support.processes import child_env as child_env
 from tests.support.server import RunningLedger
 from usage_ledger_client import _runtime
+from usage_ledger_client.stats import Stats
 
 _exporter = InMemorySpanExporter()
 
@@ -35,12 +36,14 @@ def _global_provider() -> TracerProvider:
 
 @pytest.fixture(autouse=True)
 def _clean_client() -> Iterator[None]:
-    """Every test starts and ends with no pipeline and nothing pending, so no event leaks into another test."""
+    """Every test starts and ends with no pipeline, nothing pending and fresh counters, so no event (and no
+    count a test asserts on) leaks into another test."""
     usage_ledger_client.shutdown(timeout=0)
-    _runtime.pending.clear()
+    _runtime.pending.events.clear()
+    _runtime.stats = Stats()  # safe: no pipeline holds the old one any more
     yield
     usage_ledger_client.shutdown(timeout=0)
-    _runtime.pending.clear()
+    _runtime.pending.events.clear()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from tests.support.postgres import SQL
 from tests.support.server import RunningLedger
 from usage_ledger_client import record_usage_event
 from usage_ledger_client.backoff import Backoff, parse_retry_after
-from usage_ledger_client.client import _spool_path
 from usage_ledger_client.spool import Spool
 
 
@@ -33,7 +32,9 @@ def test_events_the_ledger_refuses_are_counted_logged_and_kept_not_retried(
     assert sql.fetchval("SELECT units FROM usage_ledger") == 4
     assert any("occurredAt" in r.getMessage() and "old-one" in r.getMessage() for r in caplog.records)
     usage_ledger_client.shutdown(timeout=5)
-    spool = Spool(_spool_path(spool_dir, configured.url))
+    # The process's spool outlives it while it holds refused events (for inspection, or for a later adopter).
+    (path,) = spool_dir.glob("spool-*.sqlite3")
+    spool = Spool(path)
     try:
         ((event, reason),) = spool.rejected_events()
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 import usage_ledger_client
-from usage_ledger_client import UsageValidationError, record_usage_event, usage_tenant
+from usage_ledger_client import UsageValidationError, _runtime, record_usage_event, usage_tenant
 
 GOOD: dict[str, Any] = {"tenant_id": "t_1", "source": "twilio", "event_type": "sms_outbound", "units": 1}
 
@@ -67,3 +68,18 @@ def test_configure_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("USAGE_LEDGER_INGEST_KEY", raising=False)
     with pytest.raises(ValueError, match=r"^ingest_key: .*USAGE_LEDGER_INGEST_KEY"):
         usage_ledger_client.configure("http://127.0.0.1:1")
+
+
+def test_before_configure_the_buffer_is_bounded_and_refusals_are_counted_and_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(_runtime.pending, "limit", 3)
+    monkeypatch.setattr(_runtime.pending, "_last_warning", -1e9)  # a fresh interval, whatever earlier tests did
+    before = usage_ledger_client.metrics()
+    with caplog.at_level(logging.ERROR, logger="usage_ledger_client"):
+        keys = [record_usage_event(**GOOD) for _ in range(5)]
+    after = usage_ledger_client.metrics()
+    assert len(set(keys)) == 5  # the call still succeeds: it never raises after validation
+    assert (after.queued, after.dropped - before.dropped) == (3, 2)
+    (error,) = [r for r in caplog.records if r.levelno == logging.ERROR]  # loud, but once per interval
+    assert "configure() has not been called" in error.getMessage() and "USAGE_LEDGER_MAX_PENDING" in error.getMessage()

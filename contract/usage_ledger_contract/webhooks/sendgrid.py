@@ -1,7 +1,7 @@
 """SendGrid Event Webhook → usage: ECDSA signature and timestamp check, then `email_sent` per processed email.
 
 What is billed from the Event Webhook, and why (see replit.md): an email is billable when SendGrid accepts
-it for sending, which the SendGridInstrumentor records at send time (one event, units = recipients). The
+it for sending, which the SendGridUsageInstrumentor records at send time (one event, units = recipients). The
 instrumentor marks those messages with the custom arg `usage_recorded_at_send=1`, which SendGrid copies
 into every event. From the webhook we bill only `processed` events *without* that mark (sends that were
 not instrumented: another service, another language, a marketing tool), one recipient each, keyed by

@@ -3,9 +3,12 @@
     from usage_ledger_client.instrumentation import instrument_all
     instrument_all()            # Twilio, SendGrid, OpenAI, and httpx so HTTP spans join the same traces
 
-Each instrumentor is an OpenTelemetry `BaseInstrumentor` (`.instrument()` / `.uninstrument()`); an SDK that
-is not installed is skipped. Content (SMS bodies, email subjects, prompts/completions) is kept out of the
-usage metadata unless `instrument(capture_content=True)` or USAGE_CAPTURE_CONTENT=true.
+Each instrumentor is an OpenTelemetry `BaseInstrumentor` (`.instrument()` / `.uninstrument()`), also
+registered as an `opentelemetry_instrumentor` entry point (so `opentelemetry-instrument` turns them on);
+an SDK that is not installed is skipped. The class names say "Usage" (`OpenAIUsageInstrumentor`, ...) so they
+are never mistaken for contrib instrumentors of the same SDKs, which they work beside. Content (SMS bodies,
+email subjects, prompts/completions) is kept out of the usage metadata unless
+`instrument(capture_content=True)` or OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ import importlib.util
 from typing import Any
 
 from usage_ledger_client.instrumentation._common import telemetry_errors, usage_event_type, usage_metadata
-from usage_ledger_client.instrumentation.openai import OpenAIInstrumentor
-from usage_ledger_client.instrumentation.sendgrid import SendGridInstrumentor
-from usage_ledger_client.instrumentation.twilio import TwilioInstrumentor
+from usage_ledger_client.instrumentation.openai import OpenAIUsageInstrumentor
+from usage_ledger_client.instrumentation.sendgrid import SendGridUsageInstrumentor
+from usage_ledger_client.instrumentation.twilio import TwilioUsageInstrumentor
 
 __all__ = [
-    "OpenAIInstrumentor",
-    "SendGridInstrumentor",
-    "TwilioInstrumentor",
+    "OpenAIUsageInstrumentor",
+    "SendGridUsageInstrumentor",
+    "TwilioUsageInstrumentor",
     "instrument_all",
     "telemetry_errors",
     "uninstrument_all",
@@ -29,7 +32,11 @@ __all__ = [
     "usage_metadata",
 ]
 
-_VENDORS = (("twilio", TwilioInstrumentor), ("sendgrid", SendGridInstrumentor), ("openai", OpenAIInstrumentor))
+_VENDORS = (
+    ("twilio", TwilioUsageInstrumentor),
+    ("sendgrid", SendGridUsageInstrumentor),
+    ("openai", OpenAIUsageInstrumentor),
+)
 _turned_on: list[Any] = []  # what instrument_all() switched on, so uninstrument_all() leaves the rest alone
 
 
@@ -42,8 +49,9 @@ def instrument_all(**kwargs: Any) -> list[str]:
     for package, instrumentor in _VENDORS:
         if importlib.util.find_spec(package) is not None and not instrumentor().is_instrumented_by_opentelemetry:
             instrumentor().instrument(**kwargs)
-            _turned_on.append(instrumentor())
-            done.append(package)
+            if instrumentor().is_instrumented_by_opentelemetry:  # not skipped for an unsupported version
+                _turned_on.append(instrumentor())
+                done.append(package)
     httpx = _httpx_instrumentor()
     if httpx is not None and not httpx.is_instrumented_by_opentelemetry:
         httpx.instrument(tracer_provider=kwargs.get("tracer_provider"))
@@ -61,7 +69,8 @@ def uninstrument_all() -> None:
 
 
 def _httpx_instrumentor() -> Any:
-    if importlib.util.find_spec("httpx") is None:
+    # httpx is always there (our transport); its instrumentation only with the `httpx` extra.
+    if importlib.util.find_spec("opentelemetry.instrumentation.httpx") is None:
         return None
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 

@@ -9,7 +9,6 @@ are untouched.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -24,7 +23,6 @@ from usage_ledger_contract.catalog import CATALOG
 
 log = logging.getLogger("usage_ledger_client.instrumentation")
 
-ENV_CAPTURE_CONTENT = "USAGE_CAPTURE_CONTENT"
 CONTENT_LIMIT = 500  # characters of captured content kept per field (metadata must stay small)
 
 _event_type: ContextVar[str | None] = ContextVar("usage_event_type", default=None)
@@ -76,10 +74,6 @@ def count_error(what: str) -> None:
 def enabled() -> bool:
     """False inside suppress_instrumentation() (e.g. the usage exporter's own requests)."""
     return is_instrumentation_enabled()
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def clip(text: object) -> str:

@@ -6,15 +6,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from usage_ledger_client.instrumentation._common import clip
+from usage_ledger_contract import attributes as attr
 
-INPUT = "gen_ai.usage.input_tokens"
-OUTPUT = "gen_ai.usage.output_tokens"
-CACHED = "gen_ai.usage.cache_read.input_tokens"
-REASONING = "gen_ai.usage.reasoning.output_tokens"
-RESPONSE_ID = "gen_ai.response.id"
-RESPONSE_MODEL = "gen_ai.response.model"
-REQUEST_MODEL = "gen_ai.request.model"
-OPERATION = "gen_ai.operation.name"
+INPUT = attr.GEN_AI_INPUT_TOKENS
+OUTPUT = attr.GEN_AI_OUTPUT_TOKENS
+CACHE_READ = attr.GEN_AI_CACHE_READ_TOKENS
+CACHE_CREATION = attr.GEN_AI_CACHE_CREATION_TOKENS
+REASONING = attr.GEN_AI_REASONING_TOKENS
+RESPONSE_ID = attr.GEN_AI_RESPONSE_ID
+RESPONSE_MODEL = attr.GEN_AI_RESPONSE_MODEL
+REQUEST_MODEL = attr.GEN_AI_REQUEST_MODEL
+OPERATION = attr.GEN_AI_OPERATION
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,14 +36,16 @@ def usage_of(result: Any) -> Usage | None:
         breakdown = {
             INPUT: usage.prompt_tokens,
             OUTPUT: usage.completion_tokens,
-            CACHED: _detail(usage, "prompt_tokens_details", "cached_tokens"),
+            CACHE_READ: _detail(usage, "prompt_tokens_details", "cached_tokens"),
+            CACHE_CREATION: _detail(usage, "prompt_tokens_details", "cache_write_tokens"),
             REASONING: _detail(usage, "completion_tokens_details", "reasoning_tokens"),
         }
     else:
         breakdown = {
             INPUT: usage.input_tokens,
             OUTPUT: usage.output_tokens,
-            CACHED: _detail(usage, "input_tokens_details", "cached_tokens"),
+            CACHE_READ: _detail(usage, "input_tokens_details", "cached_tokens"),
+            CACHE_CREATION: _detail(usage, "input_tokens_details", "cache_write_tokens"),
             REASONING: _detail(usage, "output_tokens_details", "reasoning_tokens"),
         }
     return Usage(str(result.id), getattr(result, "model", None), int(usage.total_tokens), breakdown)
@@ -63,12 +67,13 @@ def metadata(usage: Usage, request_model: object, operation: str, stream: bool) 
     }
 
 
+def is_raw_response(result: Any) -> bool:
+    """`with_raw_response` hands back the HTTP response with a `.parse()` instead of the parsed object."""
+    return hasattr(result, "http_response") and callable(getattr(result, "parse", None))
+
+
 def span_attributes(usage: Usage) -> dict[str, str | int]:
-    attributes: dict[str, str | int] = {
-        RESPONSE_ID: usage.response_id,
-        INPUT: usage.breakdown[INPUT],
-        OUTPUT: usage.breakdown[OUTPUT],
-    }
+    attributes: dict[str, str | int] = {RESPONSE_ID: usage.response_id, **usage.breakdown}
     if usage.model:
         attributes[RESPONSE_MODEL] = usage.model
     return attributes

@@ -1,9 +1,14 @@
-"""OpenAIInstrumentor: chat completions and the Responses API (sync, async, streaming) become `ai_message`.
+"""OpenAIUsageInstrumentor: chat completions and the Responses API (sync, async, streaming) become `ai_message`.
 
 Patched: `create` and `parse` of `Completions`, `AsyncCompletions`, `Responses` and `AsyncResponses` (the
-`stream()` helpers call `create`). Units = total tokens; metadata has the model, the response id and the
-token breakdown under the OTel GenAI names. The idempotency key is the response id. Inside
+`stream()` helpers and `with_raw_response` call `create`). Units = total tokens; metadata has the model,
+the response id and the token breakdown (input, output, cache read, cache creation, reasoning) under the
+OTel GenAI names. The idempotency key is the response id. Inside
 `with usage_event_type("ai_voicemail_summary"):` the same calls are recorded as voicemail summaries.
+
+Named so it cannot be mistaken for the contrib `opentelemetry.instrumentation.openai_v2.OpenAIInstrumentor`,
+which it works beside: with both on, the contrib one makes the call's CLIENT span and ours adds the usage
+event to it (see _spans.py and _base.py).
 """
 
 from __future__ import annotations
@@ -12,15 +17,20 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Span
-from wrapt import wrap_function_wrapper
 
 from usage_ledger_client.instrumentation import _openai_usage as gen_ai
-from usage_ledger_client.instrumentation._common import ENV_CAPTURE_CONTENT, CallScope, count_error, enabled, env_flag
+from usage_ledger_client.instrumentation._base import (
+    UsageInstrumentor,
+    capture_content,
+    tracer_for,
+    unwrap_ours,
+    wrap_innermost,
+)
+from usage_ledger_client.instrumentation._common import CallScope, count_error, enabled
 from usage_ledger_client.instrumentation._openai_stream import AsyncStreamProxy, StreamProxy
 from usage_ledger_client.instrumentation._spans import end_span, run_async, run_sync, safely
+from usage_ledger_contract import attributes as attr
 
 _CHAT = "openai.resources.chat.completions.completions"
 _RESPONSES = "openai.resources.responses.responses"
@@ -34,25 +44,22 @@ _TARGETS = (
 _METHODS = ("create", "parse")
 
 
-class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class OpenAIUsageInstrumentor(UsageInstrumentor):
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("openai >= 1.66, < 4",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        tracer = trace.get_tracer(__name__, tracer_provider=kwargs.get("tracer_provider"))
-        capture = bool(kwargs.get("capture_content", env_flag(ENV_CAPTURE_CONTENT)))
+        tracer = tracer_for(__name__, kwargs)
+        capture = capture_content(kwargs)
         for module, cls, operation, is_async in _TARGETS:
             make = _async_wrapper if is_async else _sync_wrapper
             for method in _METHODS:
-                wrap_function_wrapper(module, f"{cls}.{method}", make(tracer, operation, capture))
+                wrap_innermost(module, f"{cls}.{method}", make(tracer, operation, capture))
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import importlib
-
         for module, cls, _, _ in _TARGETS:
-            target = getattr(importlib.import_module(module), cls)
             for method in _METHODS:
-                unwrap(target, method)
+                unwrap_ours(module, f"{cls}.{method}", __name__)
 
 
 class _Call:
@@ -68,10 +75,9 @@ class _Call:
         model = kwargs.get("model")
         self.model = model if isinstance(model, str) else ""
         self.attributes = {
-            gen_ai.OPERATION: operation,
-            "gen_ai.provider.name": "openai",
-            "gen_ai.system": "openai",
-            gen_ai.REQUEST_MODEL: self.model,
+            attr.GEN_AI_OPERATION: operation,
+            attr.GEN_AI_PROVIDER: "openai",
+            attr.GEN_AI_REQUEST_MODEL: self.model,
         }
 
     def _ask_for_usage(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -87,6 +93,8 @@ class _Call:
         return f"{self.operation} {self.model}".strip()
 
     def finish(self, result: Any, span: Span) -> Any:
+        if gen_ai.is_raw_response(result):
+            return self._finish_raw(result, span)
         if self.stream:
             proxy = StreamProxy if hasattr(result, "__next__") else AsyncStreamProxy
             wrapped = safely("openai stream", proxy, result, span, self.record, self.hide_usage)
@@ -101,6 +109,20 @@ class _Call:
             count_error("openai result without usage")
         end_span(span)
         return result
+
+    def _finish_raw(self, raw: Any, span: Span) -> Any:
+        """`with_raw_response`: the body is already read, so parsing it here costs the app nothing (the SDK
+        caches the parsed object and hands the same one to the app's own `.parse()`)."""
+        if self.stream:  # the stream object is the app's to read: its usage cannot be seen from here
+            count_error("openai raw stream not recorded")
+            end_span(span)
+            return raw
+        parsed = safely("openai raw response", raw.parse)
+        if parsed is None:
+            end_span(span)
+            return raw
+        self.finish(parsed, span)
+        return raw
 
     def record(self, usage: gen_ai.Usage, span: Span, result: Any = None) -> None:
         span.set_attributes(gen_ai.span_attributes(usage))

@@ -1,4 +1,4 @@
-"""SendGridInstrumentor: every `send` (campaign, alert, admin notification) becomes `email_sent`.
+"""SendGridUsageInstrumentor: every `send` (campaign, alert, admin notification) becomes `email_sent`.
 
 Patched: `sendgrid.base_interface.BaseInterface.send`, which `SendGridAPIClient` (and the Twilio-email
 client) inherit. Units = recipients across all personalizations (to + cc + bcc); the idempotency key is
@@ -16,19 +16,16 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Span
-from wrapt import wrap_function_wrapper
 
-from usage_ledger_client.instrumentation._common import (
-    ENV_CAPTURE_CONTENT,
-    CallScope,
-    clip,
-    count_error,
-    enabled,
-    env_flag,
+from usage_ledger_client.instrumentation._base import (
+    UsageInstrumentor,
+    capture_content,
+    tracer_for,
+    unwrap_ours,
+    wrap_innermost,
 )
+from usage_ledger_client.instrumentation._common import CallScope, clip, count_error, enabled
 from usage_ledger_client.instrumentation._spans import end_span, run_sync, safely
 from usage_ledger_contract.webhooks.sendgrid import RECORDED_AT_SEND_ARG
 
@@ -36,20 +33,18 @@ _MODULE = "sendgrid.base_interface"
 _ATTRIBUTES = {"sendgrid.operation": "mail.send", "server.address": "api.sendgrid.com"}
 
 
-class SendGridInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class SendGridUsageInstrumentor(UsageInstrumentor):
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("sendgrid >= 6.9, < 7",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        tracer = trace.get_tracer(__name__, tracer_provider=kwargs.get("tracer_provider"))
-        capture = bool(kwargs.get("capture_content", env_flag(ENV_CAPTURE_CONTENT)))
+        tracer = tracer_for(__name__, kwargs)
+        capture = capture_content(kwargs)
         mark = bool(kwargs.get("mark_messages", True))
-        wrap_function_wrapper(_MODULE, "BaseInterface.send", _wrapper(tracer, capture, mark))
+        wrap_innermost(_MODULE, "BaseInterface.send", _wrapper(tracer, capture, mark))
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import sendgrid.base_interface
-
-        unwrap(sendgrid.base_interface.BaseInterface, "send")
+        unwrap_ours(_MODULE, "BaseInterface.send", __name__)
 
 
 def _wrapper(tracer: trace.Tracer, capture: bool, mark: bool) -> Callable[..., Any]:

@@ -1,4 +1,4 @@
-"""TwilioInstrumentor: message and call creation through `twilio.rest.Client` become usage.
+"""TwilioUsageInstrumentor: message and call creation through `twilio.rest.Client` become usage.
 
 Patched: `MessageList.create` / `create_async` / `create_with_http_info[_async]` and the same on
 `CallList`. A message without media is `sms_outbound` with units = the `num_segments` Twilio reports; one
@@ -13,12 +13,16 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Span
-from wrapt import wrap_function_wrapper
 
-from usage_ledger_client.instrumentation._common import ENV_CAPTURE_CONTENT, CallScope, clip, enabled, env_flag
+from usage_ledger_client.instrumentation._base import (
+    UsageInstrumentor,
+    capture_content,
+    tracer_for,
+    unwrap_ours,
+    wrap_innermost,
+)
+from usage_ledger_client.instrumentation._common import CallScope, clip, enabled
 from usage_ledger_client.instrumentation._spans import end_span, run_async, run_sync, safely
 
 _MESSAGES = ("twilio.rest.api.v2010.account.message", "MessageList")
@@ -28,28 +32,24 @@ _ASYNC_METHODS = ("create_async", "create_with_http_info_async")
 _UNSET_TEXT = ("", "None", "Unset")
 
 
-class TwilioInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class TwilioUsageInstrumentor(UsageInstrumentor):
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("twilio >= 9.0, < 10",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        tracer = trace.get_tracer(__name__, tracer_provider=kwargs.get("tracer_provider"))
-        capture = bool(kwargs.get("capture_content", env_flag(ENV_CAPTURE_CONTENT)))
+        tracer = tracer_for(__name__, kwargs)
+        capture = capture_content(kwargs)
         for module, cls in (_MESSAGES, _CALLS):
             kind = _message_usage if cls == "MessageList" else _call_usage
             for method in _available(module, cls, _METHODS):
-                wrap_function_wrapper(module, f"{cls}.{method}", _sync_wrapper(tracer, cls, kind, capture))
+                wrap_innermost(module, f"{cls}.{method}", _sync_wrapper(tracer, cls, kind, capture))
             for method in _available(module, cls, _ASYNC_METHODS):
-                wrap_function_wrapper(module, f"{cls}.{method}", _async_wrapper(tracer, cls, kind, capture))
+                wrap_innermost(module, f"{cls}.{method}", _async_wrapper(tracer, cls, kind, capture))
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import importlib
-
         for module, cls in (_MESSAGES, _CALLS):
-            target = getattr(importlib.import_module(module), cls)
-            for method in (*_METHODS, *_ASYNC_METHODS):
-                if hasattr(getattr(target, method, None), "__wrapped__"):
-                    unwrap(target, method)
+            for method in _available(module, cls, (*_METHODS, *_ASYNC_METHODS)):
+                unwrap_ours(module, f"{cls}.{method}", __name__)
 
 
 def _available(module: str, cls: str, methods: tuple[str, ...]) -> list[str]:
