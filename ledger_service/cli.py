@@ -66,6 +66,8 @@ def _check_port_free(host: str, port: int) -> None:
     """Fail at once, before seeding or printing links, when another process (say a second `make run`)
     already serves on the port."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As uvicorn binds: connections of a stopped process still in TIME_WAIT do not count, a listener does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
