@@ -58,13 +58,11 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
-    import uvicorn
-
-    from ledger_service.app import create_app
+    from ledger_service.server import serve
 
     settings.check_safe_to_bind(host)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    serve(settings, host, port)
 
 
 async def _migrate(settings: Settings) -> None:
@@ -142,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "serve":
         _serve(settings, host, port)
     elif args.command == "demo":
+        settings.check_safe_to_bind(host)  # before anything is written to the database or printed
         stored = asyncio.run(_seed(settings))
         _print_demo_urls(settings, host, port, stored)
         _serve(settings, host, port)
