@@ -89,3 +89,27 @@ def test_ttl_and_tenant_are_checked() -> None:
         mint_read_token(SECRET, "t_a", timedelta(days=90))
     with pytest.raises(ValueError, match="tenant id"):
         mint_read_token(SECRET, "", timedelta(minutes=5))
+
+
+def test_a_token_living_past_the_maximum_is_refused_at_verification() -> None:
+    now = datetime.now(UTC)
+    longest = jwt.encode(claims(iat=now, exp=now + timedelta(days=31)), SECRET)
+    assert verify_read_token(SECRET, longest).tenant_id == "t_a"
+    for lifetime in (timedelta(days=31, seconds=1), timedelta(days=3650)):
+        token = jwt.encode(claims(iat=now - timedelta(days=1), exp=now - timedelta(days=1) + lifetime), SECRET)
+        with pytest.raises(UnauthorizedError, match="longer than 31 days"):
+            verify_read_token(SECRET, token)
+
+
+def test_a_token_issued_in_the_future_is_refused_beyond_the_clock_skew() -> None:
+    now = datetime.now(UTC)
+    slightly_ahead = jwt.encode(claims(iat=now + timedelta(seconds=10), exp=now + timedelta(minutes=5)), SECRET)
+    assert verify_read_token(SECRET, slightly_ahead).tenant_id == "t_a"
+    tomorrow = jwt.encode(claims(iat=now + timedelta(days=1), exp=now + timedelta(days=1, hours=1)), SECRET)
+    with pytest.raises(UnauthorizedError, match="not valid"):
+        verify_read_token(SECRET, tomorrow)
+
+
+def test_an_empty_secret_verifies_nothing() -> None:
+    with pytest.raises(UnauthorizedError, match="no secret key"):
+        verify_read_token("", mint_read_token(SECRET, "t_a", timedelta(minutes=5)))
