@@ -76,7 +76,7 @@ def test_weak_secrets_are_refused_naming_the_setting_not_the_value(
 def test_the_development_defaults_are_fine_on_loopback_only() -> None:
     settings = Settings()  # nothing configured: `make run` works
     settings.check_safe_to_bind("127.0.0.1")
-    with pytest.raises(ValueError, match="refusing to listen on 0.0.0.0"):
+    with pytest.raises(ValueError, match=r"refusing to listen on 0\.0\.0\.0"):
         settings.check_safe_to_bind("0.0.0.0")
 
 
