@@ -36,7 +36,7 @@ _FORMATS: dict[str, OtlpFormat] = {
 }
 _MEDIA_TYPES: dict[OtlpFormat, str] = {"protobuf": "application/x-protobuf", "json": "application/json"}
 # google.rpc.Code for each HTTP status we answer with (the Status body carries a gRPC code).
-_GRPC_CODES = {400: 3, 401: 16, 413: 8, 415: 3, 503: 14}
+_GRPC_CODES = {400: 3, 401: 16, 408: 4, 413: 8, 415: 3, 503: 14}
 _GRPC_INTERNAL = 13
 # The encodings the OTel SDK exporters offer: gzip (the Collector's default) and deflate (zlib-wrapped).
 _WBITS = {"gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
@@ -62,28 +62,34 @@ def decompress_limited(data: bytes, limit: int, encoding: str = "gzip") -> bytes
     """
     view = memoryview(data)
     out: list[bytes] = []
-    size = pos = 0
-    while pos < len(view):
-        member = _Member(encoding, room=limit - size, limit=limit)
-        pos = member.inflate(view, pos)
-        size += member.size
-        out.extend(member.chunks)
+    pos = size = 0
+    try:
+        while pos < len(view):
+            member = _Member(encoding, out, room=limit - size, limit=limit)
+            pos = member.inflate(view, pos)
+            size += member.size
+    except LedgerError:
+        out.clear()  # the traceback keeps this frame alive until the error is answered: let go of the output
+        raise
     return b"".join(out)
 
 
 _FIRST_WINDOW = 64  # a gzip header and an empty member fit; a real member soon doubles past it
 _MAX_WINDOW = 1 << 20
+# Output is taken a chunk at a time, so a body inflating to the limit is held once (in chunks), never twice.
+_OUTPUT_CHUNK = 1 << 20
 
 
 class _Member:
-    """One gzip member (or zlib stream), inflated from a position of the body until its end."""
+    """One gzip member (or zlib stream), inflated from a position of the body until its end, onto `out`."""
 
-    def __init__(self, encoding: str, *, room: int, limit: int) -> None:
+    def __init__(self, encoding: str, out: list[bytes], *, room: int, limit: int) -> None:
         self._encoding = encoding
+        self._out = out
         self._room = room  # output this member may still produce
         self._limit = limit
         self._inflater = zlib.decompressobj(wbits=_WBITS[encoding])
-        self.chunks: list[bytes] = []
+        self._held_back = False  # the last call stopped at _OUTPUT_CHUNK: zlib may hold more output
         self.size = 0
 
     def inflate(self, view: memoryview, pos: int) -> int:
@@ -91,27 +97,29 @@ class _Member:
         window = _FIRST_WINDOW
         while True:
             piece = view[pos : pos + window]
-            if not piece:
+            if not piece and not self._held_back:
                 raise BadRequestError(f"the {self._encoding} body is truncated")
             self._take(piece)
-            if self._inflater.eof:
+            if self._inflater.eof:  # what follows the member's end is in unused_data
                 return pos + len(piece) - len(self._inflater.unused_data)
             pos += len(piece) - len(self._inflater.unconsumed_tail)
             window = min(window * 2, _MAX_WINDOW)
 
     def _take(self, piece: memoryview) -> None:
+        cap = min(self._room - self.size + 1, _OUTPUT_CHUNK)
         try:
-            # max_length caps this call's output: a bomb stops at the limit + 1 bytes, not at its full size.
-            chunk = self._inflater.decompress(piece, self._room - self.size + 1)
+            # The cap bounds this call's output: a bomb stops at the limit + 1 bytes, not at its full size.
+            chunk = self._inflater.decompress(piece, cap)
         except zlib.error as exc:
             raise BadRequestError(f"the {self._encoding} body is corrupt: {exc}") from None
+        self._held_back = len(chunk) == cap
         if chunk:
             self.size += len(chunk)
             if self.size > self._room:
                 raise PayloadTooLargeError(
                     f"the body decompresses to more than {self._limit} bytes (LEDGER_MAX_BODY_BYTES)"
                 )
-            self.chunks.append(chunk)
+            self._out.append(chunk)
 
 
 def content_encoding(request: Request[Any, Any, Any]) -> str | None:

@@ -75,6 +75,14 @@ def test_a_body_of_empty_gzip_members_is_linear(target: Target) -> None:
     assert outcome.statuses == {"200": 4}
 
 
+def test_a_body_of_one_byte_gzip_members_is_linear(target: Target) -> None:
+    member = gzip.compress(b"x", mtime=0)
+    with target.watch(f"16 MiB of one-byte gzip members ({MAX_BODY // len(member):,} members)") as outcome:
+        outcome.saw(send(target, fill(member, MAX_BODY), "gzip")())
+    assert outcome.statuses == {"400": 1}  # "xxx..." is no protobuf
+    assert outcome.seconds < 30
+
+
 def test_a_body_of_concatenated_zlib_streams_is_linear(target: Target) -> None:
     with target.watch("16 MiB of empty zlib streams, deflate (2,097,152 streams)") as outcome:
         outcome.saw(send(target, fill(EMPTY_ZLIB, MAX_BODY), "deflate")())
