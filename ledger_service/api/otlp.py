@@ -61,7 +61,7 @@ def decompress_limited(data: bytes, limit: int, encoding: str = "gzip") -> bytes
     member's start and doubling while the member goes on, so each copy is at most about the member's size.
     """
     view = memoryview(data)
-    out: list[bytes] = []
+    out = bytearray()  # not a list of chunks: a million one-byte members would cost 40 bytes of overhead each
     pos = size = 0
     try:
         while pos < len(view):
@@ -71,19 +71,19 @@ def decompress_limited(data: bytes, limit: int, encoding: str = "gzip") -> bytes
     except LedgerError:
         out.clear()  # the traceback keeps this frame alive until the error is answered: let go of the output
         raise
-    return b"".join(out)
+    return bytes(out)
 
 
 _FIRST_WINDOW = 64  # a gzip header and an empty member fit; a real member soon doubles past it
 _MAX_WINDOW = 1 << 20
-# Output is taken a chunk at a time, so a body inflating to the limit is held once (in chunks), never twice.
+# Output is taken a chunk at a time, so a bomb never makes zlib build a copy of the whole limit at once.
 _OUTPUT_CHUNK = 1 << 20
 
 
 class _Member:
     """One gzip member (or zlib stream), inflated from a position of the body until its end, onto `out`."""
 
-    def __init__(self, encoding: str, out: list[bytes], *, room: int, limit: int) -> None:
+    def __init__(self, encoding: str, out: bytearray, *, room: int, limit: int) -> None:
         self._encoding = encoding
         self._out = out
         self._room = room  # output this member may still produce
@@ -119,7 +119,7 @@ class _Member:
                 raise PayloadTooLargeError(
                     f"the body decompresses to more than {self._limit} bytes (LEDGER_MAX_BODY_BYTES)"
                 )
-            self._out.append(chunk)
+            self._out += chunk
 
 
 def content_encoding(request: Request[Any, Any, Any]) -> str | None:
