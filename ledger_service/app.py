@@ -17,6 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
 from litestar.types import ControllerRouterHandler
 
+from ledger_service.api.edge import EdgeMiddleware, no_store_by_default
 from ledger_service.api.health import healthz, readyz
 from ledger_service.api.ingest import ingest_events
 from ledger_service.api.media import body_too_large
@@ -104,6 +105,8 @@ class LedgerPlugin(InitPluginProtocol):
         app_config.route_handlers = [*app_config.route_handlers, *routes]
         # Every route's body limit unless it sets a smaller one of its own (the webhooks do).
         app_config.request_max_body_size = self.settings.max_body_bytes
+        app_config.middleware = [*app_config.middleware, EdgeMiddleware(self.settings.body_timeout_seconds)]
+        app_config.before_send = [*app_config.before_send, no_store_by_default]
         app_config.template_config = template_config()  # the usage page (web/)
         app_config.dependencies.update(
             {
@@ -142,6 +145,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
     return Litestar(
         plugins=[LedgerPlugin(settings)],
+        # Litestar 2.25 takes the app's own limit from this argument only, not from an init plugin's AppConfig
+        # (litestar#4296); without it every route fell back to Litestar's 10 MB default.
+        request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="usage-ledger", version="0.1.0", path="/schema"),
         debug=False,
     )

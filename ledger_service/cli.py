@@ -78,13 +78,11 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
-    import uvicorn
-
-    from ledger_service.app import create_app
+    from ledger_service.server import serve
 
     settings.check_safe_to_bind(host)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    serve(settings, host, port)
 
 
 async def _migrate(settings: Settings) -> None:
@@ -173,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_port_free(host, port)
         _serve(settings, host, port)
     elif args.command == "demo":
+        settings.check_safe_to_bind(host)  # before anything is written to the database or printed
         _check_port_free(host, port)
         stored = asyncio.run(_seed(settings))
         _print_demo_urls(settings, host, port, stored)

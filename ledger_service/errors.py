@@ -50,3 +50,10 @@ class MigrationError(LedgerError):
 class StorageUnavailableError(LedgerError):
     status = 503
     code = "storage_unavailable"
+
+
+class ServiceBusyError(LedgerError):
+    """The request would push a bounded resource (e.g. memory for unverified webhook bodies) past its limit."""
+
+    status = 503
+    code = "busy"

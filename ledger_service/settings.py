@@ -15,9 +15,16 @@ from usage_ledger_contract import limits
 from usage_ledger_contract.catalog import CATALOG, DECLARABLE_SOURCES, Catalog, EventType
 
 # A fixed key keeps local runs and the demo working with nothing configured; `serve` refuses it
-# (and an empty key list) on a non-loopback address, see Settings.check_safe_to_bind().
+# (and an empty key list) on a non-loopback address, see Settings.check_safe_to_bind(). Being public, the
+# development defaults are exempt from the strength rules below: their only protection is loopback.
 DEV_INGEST_KEY = "dev-ingest-key"
 DEV_SECRET_KEY = "dev-secret-key-change-me-please-0123456789"  # noqa: S105 - refused off loopback
+# HS256 wants a key at least as long as its hash (RFC 7518 3.2: 256 bits); PyJWT warns below 32 bytes.
+MIN_SECRET_KEY_BYTES = 32
+# A bearer key guessed online: 16 random characters are ~96 bits; `secrets.token_urlsafe(24)` makes 32.
+MIN_INGEST_KEY_CHARS = 16
+_MIN_DISTINCT_CHARS = 8  # "aaaaaaaaaaaaaaaa" is long and still no secret
+_PLACEHOLDER = "change-me"  # .env.example's values say this; they are examples, not secrets
 
 
 class DeclaredEventType(BaseModel):
@@ -38,7 +45,8 @@ class DeclaredEventType(BaseModel):
 class Settings(BaseSettings):
     """Every setting has an environment variable; names are listed in README.md and replit.md."""
 
-    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
+    # Errors never echo what was given: some values are secrets (the messages say what is wrong instead).
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore", hide_input_in_errors=True)
 
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "LEDGER_DATABASE_URL"))
     data_dir: Path = Path(".data")
@@ -70,6 +78,12 @@ class Settings(BaseSettings):
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=8, ge=1)
 
+    # The HTTP edge (ledger_service/server.py): connections held at once (past it, the one waiting longest
+    # for its client is closed), and how long a request's head, then its body, may take to arrive.
+    max_connections: int = Field(default=512, ge=8)
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+
     # Read side. Tenant read tokens are signed with secret_key; `usage-ledger token` defaults to this TTL.
     read_token_ttl_seconds: int = Field(default=3600, ge=60, le=31 * 86_400)
     summary_max_days: int = Field(default=366, ge=1)
@@ -95,6 +109,23 @@ class Settings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key_is_strong(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret != DEV_SECRET_KEY and (problem := _weak(secret, MIN_SECRET_KEY_BYTES)):
+            raise ValueError(f"LEDGER_SECRET_KEY {problem}")
+        return value
+
+    @field_validator("ingest_keys")
+    @classmethod
+    def _ingest_keys_are_strong(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for number, key in enumerate(value, start=1):
+            text = key.get_secret_value()
+            if text != DEV_INGEST_KEY and (problem := _weak(text, MIN_INGEST_KEY_CHARS)):
+                raise ValueError(f"LEDGER_INGEST_KEYS: key {number} of {len(value)} {problem}")
         return value
 
     @field_validator("event_types")
@@ -138,6 +169,20 @@ class Settings(BaseSettings):
             raise ValueError(f"refusing to listen on {host}: set LEDGER_INGEST_KEYS to your own ingest keys")
         if self.secret_key.get_secret_value() == DEV_SECRET_KEY:
             raise ValueError(f"refusing to listen on {host}: set LEDGER_SECRET_KEY to a secret of your own")
+
+
+def _weak(secret: str, minimum: int) -> str | None:
+    """What makes `secret` too weak to protect a service others can reach, or None. Never shows the secret."""
+    advice = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    if len(secret.encode("utf-8")) < minimum:
+        return f"must be at least {minimum} characters long (it has {len(secret)}): {advice}"
+    if len(set(secret)) < _MIN_DISTINCT_CHARS:
+        return f"uses fewer than {_MIN_DISTINCT_CHARS} different characters: {advice}"
+    if _PLACEHOLDER in secret.lower():
+        return f"is a placeholder ({_PLACEHOLDER!r}): {advice}"
+    if not secret.isprintable() or any(c.isspace() for c in secret):
+        return "must not contain spaces or control characters"
+    return None
 
 
 def _is_loopback(host: str) -> bool:

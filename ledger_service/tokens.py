@@ -46,9 +46,12 @@ def mint_read_token(secret: str, tenant_id: str, ttl: timedelta, *, now: datetim
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify_read_token(secret: str, token: str) -> ReadGrant:
-    """The tenant the token was minted for and when it expires; UnauthorizedError when expired, forged or
-    malformed."""
+def verify_read_token(secret: str, token: str, *, now: datetime | None = None) -> ReadGrant:
+    """The tenant the token was minted for and when it expires; UnauthorizedError when expired, forged,
+    malformed, issued in the future or for longer than MAX_TTL (whoever holds the key mints only tokens
+    this module allows, so a longer one was not minted here)."""
+    if not secret:  # HMAC with an empty key verifies anything signed with an empty key
+        raise UnauthorizedError("read tokens cannot be verified: the service has no secret key")
     try:
         claims = jwt.decode(
             token,
@@ -61,12 +64,24 @@ def verify_read_token(secret: str, token: str) -> ReadGrant:
         )
     except jwt.ExpiredSignatureError:
         raise UnauthorizedError("the read token has expired: ask the host app for a new one") from None
-    except jwt.InvalidTokenError:
+    except jwt.PyJWTError:  # every other way a token fails, including a key PyJWT refuses
         raise UnauthorizedError("the read token is not valid") from None
     tenant = claims.get("sub")
     if tenant_id_problem(tenant) is not None:
         raise UnauthorizedError("the read token does not name a tenant")
-    return ReadGrant(str(tenant), datetime.fromtimestamp(claims["exp"], UTC))
+    return ReadGrant(str(tenant), _lifetime_checked(claims, now or datetime.now(UTC)))
+
+
+def _lifetime_checked(claims: dict[str, object], now: datetime) -> datetime:
+    """The expiry, once the token's lifetime is within MAX_TTL and it was not issued in the future."""
+    issued, expires = claims["iat"], claims["exp"]
+    if not isinstance(issued, int | float) or not isinstance(expires, int | float):  # PyJWT checked; for mypy
+        raise UnauthorizedError("the read token is not valid")
+    if issued > now.timestamp() + _CLOCK_SKEW_SECONDS:
+        raise UnauthorizedError("the read token is not valid: it was issued in the future")
+    if expires - issued > MAX_TTL.total_seconds():
+        raise UnauthorizedError(f"the read token is not valid: it lives longer than {MAX_TTL.days} days")
+    return datetime.fromtimestamp(expires, UTC)
 
 
 def parse_ttl(text: str) -> timedelta:

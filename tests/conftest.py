@@ -15,7 +15,7 @@ from ledger_service.settings import Settings
 from tests.support.postgres import SQL, fresh_database, server_admin_dsn
 from tests.support.server import RunningLedger, start_ledger
 
-TEST_INGEST_KEY = "test-ingest-key"
+TEST_INGEST_KEY = "test-ingest-key-0123456789"
 
 # CI (CI=true) explores the same examples on every run and never fails on a slow example under load: a
 # property that breaks shows up on a developer's machine (random exploration) and then stays reproducible.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from litestar import Request, post
@@ -10,6 +11,7 @@ from litestar.params import RawBody
 
 from ledger_service.api.auth import require_ingest_key
 from ledger_service.api.media import require_json
+from ledger_service.api.offload import sized
 from ledger_service.api.openapi import IngestOperation
 from ledger_service.ingest.json_batch import decode_events, report
 from ledger_service.ingest.service import IngestService
@@ -30,4 +32,5 @@ async def ingest_events(
     # The body is read here (within the app's LEDGER_MAX_BODY_BYTES) and decoded event by event, so one bad
     # event rejects only itself; hence `body`, not a typed `data`, and an OpenAPI description of our own.
     require_json(request.headers)
-    return report(await ingest.ingest(decode_events(body)))
+    events = await sized(functools.partial(decode_events, body), len(body))  # a large body decodes off the loop
+    return report(await ingest.ingest(events))

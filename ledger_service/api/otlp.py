@@ -6,6 +6,7 @@ this module is the HTTP half: content types, gzip, size limits, and answers in t
 
 from __future__ import annotations
 
+import functools
 import logging
 import zlib
 from typing import Any
@@ -15,9 +16,11 @@ from litestar import Request, Response, post
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.params import RawBody
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from ledger_service.api.auth import require_ingest_key
 from ledger_service.api.media import body_too_large, media_type
+from ledger_service.api.offload import sized
 from ledger_service.api.openapi import OtlpOperation
 from ledger_service.errors import BadRequestError, LedgerError, PayloadTooLargeError, UnsupportedMediaTypeError
 from ledger_service.ingest.otlp import OtlpFormat, decode_request, encode_message, ingest_traces
@@ -33,7 +36,7 @@ _FORMATS: dict[str, OtlpFormat] = {
 }
 _MEDIA_TYPES: dict[OtlpFormat, str] = {"protobuf": "application/x-protobuf", "json": "application/json"}
 # google.rpc.Code for each HTTP status we answer with (the Status body carries a gRPC code).
-_GRPC_CODES = {400: 3, 401: 16, 413: 8, 415: 3, 503: 14}
+_GRPC_CODES = {400: 3, 401: 16, 408: 4, 413: 8, 415: 3, 503: 14}
 _GRPC_INTERNAL = 13
 # The encodings the OTel SDK exporters offer: gzip (the Collector's default) and deflate (zlib-wrapped).
 _WBITS = {"gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
@@ -50,35 +53,90 @@ def request_format(request: Request[Any, Any, Any]) -> OtlpFormat:
 
 
 def decompress_limited(data: bytes, limit: int, encoding: str = "gzip") -> bytes:
-    """Inflate a gzip (all members) or deflate (zlib) body, refusing output past `limit` before it is held."""
-    out: list[bytes] = []
-    size = 0
-    while data:
-        decompressor = zlib.decompressobj(wbits=_WBITS[encoding])
+    """Inflate a gzip (all members) or deflate (zlib) body, refusing output past `limit` before it is held.
+
+    Time is linear in len(data) whatever the framing. zlib hands back what follows a member's end as a
+    copy (`unused_data`), so feeding it the whole rest of the body at each member would copy the body once
+    per member: quadratic for a body of many tiny members. It is fed windows instead, small at each
+    member's start and doubling while the member goes on, so each copy is at most about the member's size.
+    """
+    view = memoryview(data)
+    out = bytearray()  # not a list of chunks: a million one-byte members would cost 40 bytes of overhead each
+    pos = size = 0
+    try:
+        while pos < len(view):
+            member = _Member(encoding, out, room=limit - size, limit=limit)
+            pos = member.inflate(view, pos)
+            size += member.size
+    except LedgerError:
+        out.clear()  # the traceback keeps this frame alive until the error is answered: let go of the output
+        raise
+    return bytes(out)
+
+
+_FIRST_WINDOW = 64  # a gzip header and an empty member fit; a real member soon doubles past it
+_MAX_WINDOW = 1 << 20
+# Output is taken a chunk at a time, so a bomb never makes zlib build a copy of the whole limit at once.
+_OUTPUT_CHUNK = 1 << 20
+
+
+class _Member:
+    """One gzip member (or zlib stream), inflated from a position of the body until its end, onto `out`."""
+
+    def __init__(self, encoding: str, out: bytearray, *, room: int, limit: int) -> None:
+        self._encoding = encoding
+        self._out = out
+        self._room = room  # output this member may still produce
+        self._limit = limit
+        self._inflater = zlib.decompressobj(wbits=_WBITS[encoding])
+        self._held_back = False  # the last call stopped at _OUTPUT_CHUNK: zlib may hold more output
+        self.size = 0
+
+    def inflate(self, view: memoryview, pos: int) -> int:
+        """Inflate from `pos` to the member's end; return the position just after it."""
+        window = _FIRST_WINDOW
+        while True:
+            piece = view[pos : pos + window]
+            if not piece and not self._held_back:
+                raise BadRequestError(f"the {self._encoding} body is truncated")
+            self._take(piece)
+            if self._inflater.eof:  # what follows the member's end is in unused_data
+                return pos + len(piece) - len(self._inflater.unused_data)
+            pos += len(piece) - len(self._inflater.unconsumed_tail)
+            window = min(window * 2, _MAX_WINDOW)
+
+    def _take(self, piece: memoryview) -> None:
+        cap = min(self._room - self.size + 1, _OUTPUT_CHUNK)
         try:
-            # max_length caps this call's output: a bomb stops at limit + 1 bytes, not at its full size.
-            chunk = decompressor.decompress(data, limit - size + 1)
+            # The cap bounds this call's output: a bomb stops at the limit + 1 bytes, not at its full size.
+            chunk = self._inflater.decompress(piece, cap)
         except zlib.error as exc:
-            raise BadRequestError(f"the {encoding} body is corrupt: {exc}") from None
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"the body decompresses to more than {limit} bytes (LEDGER_MAX_BODY_BYTES)")
-        if not decompressor.eof:
-            raise BadRequestError(f"the {encoding} body is truncated")
-        out.append(chunk)
-        data = decompressor.unused_data  # a further gzip member, if any
-    return b"".join(out)
+            raise BadRequestError(f"the {self._encoding} body is corrupt: {exc}") from None
+        self._held_back = len(chunk) == cap
+        if chunk:
+            self.size += len(chunk)
+            if self.size > self._room:
+                raise PayloadTooLargeError(
+                    f"the body decompresses to more than {self._limit} bytes (LEDGER_MAX_BODY_BYTES)"
+                )
+            self._out += chunk
 
 
-def decoded_body(request: Request[Any, Any, Any], body: bytes, limit: int) -> bytes:
+def content_encoding(request: Request[Any, Any, Any]) -> str | None:
+    """`gzip`, `deflate`, or None for an uncompressed body; 415 for any other encoding."""
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
-        return body
+        return None
     if encoding in _WBITS:
-        return decompress_limited(body, limit, encoding)
+        return encoding
     raise UnsupportedMediaTypeError(
         f"Content-Encoding {encoding!r} is not supported; send gzip, deflate or no encoding"
     )
+
+
+def decode_export(body: bytes, encoding: str | None, fmt: OtlpFormat, limit: int) -> ExportTraceServiceRequest:
+    """Inflate (if compressed) and decode the body: CPU work, run by the handler off the event loop."""
+    return decode_request(body if encoding is None else decompress_limited(body, limit, encoding), fmt)
 
 
 def otlp_error_handler(request: Request[Any, Any, Any], exc: LedgerError | HTTPException) -> Response[bytes]:
@@ -115,6 +173,10 @@ async def receive_traces(
     settings: NamedDependency[Settings],
 ) -> Response[bytes]:
     fmt = request_format(request)
-    export = decode_request(decoded_body(request, body, settings.max_body_bytes), fmt)
+    encoding = content_encoding(request)
+    limit = settings.max_body_bytes
+    # A compressed body is sized by what it inflates to, so it always leaves the loop.
+    size = len(body) if encoding is None else limit
+    export = await sized(functools.partial(decode_export, body, encoding, fmt, limit), size)
     response = await ingest_traces(ingest, export, settings.max_batch_events)
     return Response(encode_message(response, fmt), media_type=_MEDIA_TYPES[fmt])

@@ -8,7 +8,7 @@ checks out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from enum import Enum
 from urllib.parse import parse_qs
@@ -24,6 +24,7 @@ from usage_ledger_contract.attributes import UNATTRIBUTED_TENANT
 from usage_ledger_contract.webhooks import InvalidSignatureError, UsageSpec
 from usage_ledger_contract.webhooks import sendgrid as sendgrid_hooks
 from usage_ledger_contract.webhooks import twilio as twilio_hooks
+from usage_ledger_contract.webhooks.sendgrid import EventProblem, EventUsage
 from usage_ledger_contract.wire import build_event
 
 
@@ -46,11 +47,14 @@ class TwilioRequest(msgspec.Struct, frozen=True):
     body: bytes  # application/x-www-form-urlencoded
     signature: str | None
     signature_settings: str | None = None
-    idempotency_token: str | None = None
-    step: str | None = None  # IVR only
+    step: str | None = None  # IVR only, from the signed URL
+    visit: str | None = None  # IVR only, from the signed URL
 
 
 class WebhookService:
+    """Checks (cheap header checks, then the signature), maps to usage, stores. The signature checks and the
+    mapping are plain functions (`*_usage`), so the HTTP layer can run them off the event loop."""
+
     def __init__(self, ingest: IngestService, settings: Settings) -> None:
         self._ingest = ingest
         token = settings.twilio_auth_token
@@ -58,41 +62,59 @@ class WebhookService:
         self._sendgrid_key = settings.sendgrid_webhook_public_key or ""
         self._sendgrid_max_age = settings.sendgrid_webhook_max_age_seconds
 
-    async def twilio(self, hook: TwilioHook, request: TwilioRequest) -> WebhookResult:
+    def check_twilio_headers(self, signature: str | None, signature_settings: str | None) -> None:
+        _verified(twilio_hooks.check_request_headers, self._twilio_token, signature, signature_settings)
+
+    def check_sendgrid_headers(self, signature: str | None, timestamp: str | None) -> None:
+        max_age = self._sendgrid_max_age
+        _verified(
+            sendgrid_hooks.check_request_headers, self._sendgrid_key, signature, timestamp, max_age_seconds=max_age
+        )
+
+    def twilio_usage(self, hook: TwilioHook, request: TwilioRequest) -> list[UsageSpec]:
+        """Verify the request, then map it to usage (CPU only: parsing, HMAC)."""
         params = _form(request.body)
         signed = (request.url, params, request.signature, request.signature_settings)
         _verified(twilio_hooks.verify_signature, self._twilio_token, *signed)
         try:
             if hook is TwilioHook.SMS:
-                specs = twilio_hooks.message_usage(params)
-            elif hook is TwilioHook.VOICE_STATUS:
-                specs = twilio_hooks.call_status_usage(params)
-            else:
-                specs = twilio_hooks.ivr_step_usage(params, request.step, request.idempotency_token)
+                return twilio_hooks.message_usage(params)
+            if hook is TwilioHook.VOICE_STATUS:
+                return twilio_hooks.call_status_usage(params)
+            return twilio_hooks.ivr_step_usage(params, request.step, request.visit)
         except ValueError as exc:
             raise BadRequestError(str(exc)) from None
-        return await self._store(specs, request.tenant_id)
 
-    async def sendgrid(self, body: bytes, signature: str | None, timestamp: str | None) -> WebhookResult:
+    def sendgrid_usage(self, body: bytes, signature: str | None, timestamp: str | None) -> EventUsage:
+        """Verify the batch, then map it to usage (CPU only: ECDSA, JSON)."""
         max_age = self._sendgrid_max_age
         _verified(
             sendgrid_hooks.verify_signature, self._sendgrid_key, body, signature, timestamp, max_age_seconds=max_age
         )
         try:
-            specs, recorded_at_send = sendgrid_hooks.event_usage(sendgrid_hooks.parse_events(body))
+            return sendgrid_hooks.event_usage(sendgrid_hooks.parse_events(body))
         except ValueError as exc:
             raise BadRequestError(str(exc)) from None
-        result = await self._store(specs, UNATTRIBUTED_TENANT)
-        return WebhookResult(result.events, result.accepted, result.duplicates, recorded_at_send)
 
-    async def _store(self, specs: list[UsageSpec], tenant_id: str) -> WebhookResult:
+    async def store_twilio(self, specs: list[UsageSpec], tenant_id: str) -> WebhookResult:
+        return await self._store(specs, tenant_id)
+
+    async def store_sendgrid(self, usage: EventUsage) -> WebhookResult:
+        result = await self._store(usage.specs, UNATTRIBUTED_TENANT, usage.problems)
+        return WebhookResult(result.events, result.accepted, result.duplicates, usage.recorded_at_send)
+
+    async def _store(
+        self, specs: list[UsageSpec], tenant_id: str, problems: Sequence[EventProblem] = ()
+    ) -> WebhookResult:
         now = datetime.now(UTC)
         events = [_event(spec, spec.tenant_id or tenant_id, now) for spec in specs]
         result: IngestResult = await self._ingest.ingest(events) if events else NOTHING
-        if result.rejected:
+        reasons = [f"event {p.index}: {p.reason}" for p in problems]
+        reasons += [r.reason.text(wire_name) for r in result.rejections]
+        if reasons:
             # The provider sees a 4xx (and its console shows why); the valid events of the batch are stored.
-            reasons = "; ".join(r.reason.text(wire_name) for r in result.rejections[:5])
-            raise BadRequestError(f"{result.rejected} of {len(events)} usage events were rejected: {reasons}")
+            rejected, total = result.rejected + len(problems), len(events) + len(problems)
+            raise BadRequestError(f"{rejected} of {total} usage events were rejected: {'; '.join(reasons[:5])}")
         return WebhookResult(len(events), result.accepted, result.duplicates)
 
 
@@ -103,11 +125,19 @@ def _verified(verify: Callable[..., None], *args: object, **kwargs: object) -> N
         raise ForbiddenError(str(exc)) from None
 
 
+# Twilio sends a few dozen fields (more with media); thousands would only cost time before the signature check.
+_MAX_FORM_FIELDS = 1000
+
+
 def _form(body: bytes) -> twilio_hooks.Params:
     try:
-        return parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        return parse_qs(
+            body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=_MAX_FORM_FIELDS
+        )
     except UnicodeDecodeError:
         raise BadRequestError("the form body is not UTF-8") from None
+    except ValueError:
+        raise BadRequestError(f"the form has more than {_MAX_FORM_FIELDS} fields") from None
 
 
 def _event(spec: UsageSpec, tenant_id: str, now: datetime) -> IngestItem:

@@ -73,7 +73,9 @@ class UsageExporter:
             self._settle(events, answer.body)
             return SUCCESS
         reason = f"HTTP {status}: {answer.body[:300].decode('utf-8', 'replace')}"
-        if status == 413 and len(events) > 1:
+        # Too large, or refused as a whole for what may be one bad event (a ledger that cannot tell which):
+        # halves, down to single events, so only the bad ones are refused and every good one is stored.
+        if status in (400, 413) and len(events) > 1:
             return self._split(events)
         if status == 429 or status >= 500:
             return ExportResult(ExportStatus.RETRY, answer.retry_after, reason)

@@ -144,15 +144,26 @@ def test_an_inbound_call_is_call_in_plus_minutes(ledger: RunningLedger, sql: SQL
 
 
 def test_an_ivr_step_is_one_row_and_a_revisit_is_another(ledger: RunningLedger, sql: SQL) -> None:
+    # A revisit is told apart by what Twilio signs: the app puts its own `visit` in the action URL.
     path = "/webhooks/twilio/t_acme/ivr?step=main-menu"
     params = {"CallSid": CALL_SID, "AccountSid": twilio_standin.ACCOUNT_SID, "Digits": "2"}
-    first = {"I-Twilio-Idempotency-Token": "token-1"}
-    for _ in range(2):  # Twilio retrying the same request keeps its idempotency token
-        assert deliver(ledger, path, params, headers=first).status_code == 200
-    assert deliver(ledger, path, params, headers={"I-Twilio-Idempotency-Token": "token-2"}).status_code == 200
+    for _ in range(2):  # Twilio retrying the same request
+        assert deliver(ledger, path, params).status_code == 200
+    assert deliver(ledger, f"{path}&visit=2", params).status_code == 200
     rows = usage_rows(sql)
     assert [(r["event_type"], r["units"]) for r in rows] == [("ivr", 1), ("ivr", 1)]
+    assert sorted(r["idempotency_key"] for r in rows) == [f"{CALL_SID}:ivr:main-menu", f"{CALL_SID}:ivr:main-menu:2"]
     assert json.loads(rows[0]["metadata"])["step"] == "main-menu"
+
+
+def test_a_replay_with_another_idempotency_header_is_not_billed_again(ledger: RunningLedger, sql: SQL) -> None:
+    """Twilio does not sign I-Twilio-Idempotency-Token: a captured request replayed with a new one is the
+    same signed request, so the same row."""
+    path = "/webhooks/twilio/t_acme/ivr?step=main-menu"
+    params = {"CallSid": CALL_SID, "AccountSid": twilio_standin.ACCOUNT_SID, "Digits": "2"}
+    for token in ("token-1", "token-2", "replayed-3"):
+        assert deliver(ledger, path, params, headers={"I-Twilio-Idempotency-Token": token}).status_code == 200
+    assert [r["idempotency_key"] for r in usage_rows(sql)] == [f"{CALL_SID}:ivr:main-menu"]
 
 
 def test_the_ivr_endpoint_can_hand_the_call_on_to_the_app(ledger: RunningLedger, sql: SQL) -> None:

@@ -47,8 +47,37 @@ def test_serve_refuses_default_keys_on_a_public_address() -> None:
 
 
 def test_ingest_keys_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LEDGER_INGEST_KEYS", " k1, k2 ,,")
-    assert Settings().ingest_key_values() == ["k1", "k2"]
+    monkeypatch.setenv("LEDGER_INGEST_KEYS", " first-key-0123456789, second-key-0123456789 ,,")
+    assert Settings().ingest_key_values() == ["first-key-0123456789", "second-key-0123456789"]
+
+
+WEAK_SECRETS = {
+    "empty secret": {"secret_key": ""},
+    "short secret": {"secret_key": "only-twenty-chars-xx"},
+    "few characters": {"secret_key": "abcabcabcabcabcabcabcabcabcabcabcabc"},
+    "placeholder": {"secret_key": "change-me-a-long-random-secret-of-at-least-32-characters"},
+    "short ingest key": {"ingest_keys": "a-long-enough-ingest-key,short-key"},
+    "ingest key with a space": {"ingest_keys": "an ingest key with spaces"},
+}
+
+
+@pytest.mark.parametrize("changes", WEAK_SECRETS.values(), ids=WEAK_SECRETS.keys())
+def test_weak_secrets_are_refused_naming_the_setting_not_the_value(
+    changes: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ((name, value),) = changes.items()
+    monkeypatch.setenv(f"LEDGER_{name.upper()}", value)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert f"LEDGER_{name.upper()}" in str(refused.value)
+    assert "short-key" not in str(refused.value) and (not value or value not in str(refused.value))
+
+
+def test_the_development_defaults_are_fine_on_loopback_only() -> None:
+    settings = Settings()  # nothing configured: `make run` works
+    settings.check_safe_to_bind("127.0.0.1")
+    with pytest.raises(ValueError, match=r"refusing to listen on 0\.0\.0\.0"):
+        settings.check_safe_to_bind("0.0.0.0")
 
 
 def test_dedup_retention_must_outlast_the_late_window() -> None:

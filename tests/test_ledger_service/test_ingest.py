@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from tests.conftest import TEST_INGEST_KEY
 from tests.support.events import event
 from tests.support.postgres import SQL
 from tests.support.server import RunningLedger
@@ -80,7 +81,7 @@ def test_concurrent_overlapping_batches_store_each_key_once(ledger: RunningLedge
     barrier = threading.Barrier(len(batches))
 
     def send(batch: list[dict[str, object]]) -> None:
-        with httpx.Client(base_url=ledger.url, headers={"Authorization": "Bearer test-ingest-key"}) as http:
+        with httpx.Client(base_url=ledger.url, headers={"Authorization": f"Bearer {TEST_INGEST_KEY}"}) as http:
             barrier.wait()
             response = http.post("/api/usage/events", json={"events": batch}, timeout=60)
             results.append(response.json())

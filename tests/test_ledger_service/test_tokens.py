@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -16,6 +17,7 @@ from ledger_service.tokens import AUDIENCE, ISSUER, mint_read_token, parse_ttl, 
 from tests.support.server import RunningLedger
 
 SECRET = "a-test-secret-of-at-least-thirty-two-bytes"
+OTHER_SECRET = "another-secret-of-at-least-thirty-two-bytes"
 
 
 def test_a_minted_token_names_its_tenant() -> None:
@@ -34,21 +36,26 @@ def claims(**changes: object) -> dict[str, object]:
     return {k: v for k, v in {**base, **changes}.items() if v is not None}
 
 
+# Tokens are made when the test runs, not when it is collected: a suite that takes longer than a token's
+# five minutes would otherwise see them expire first.
 @pytest.mark.parametrize(
-    ("token", "message"),
+    ("make_token", "message"),
     [
-        (mint_read_token(SECRET, "t_a", timedelta(seconds=1), now=datetime.now(UTC) - timedelta(hours=1)), "expired"),
-        (mint_read_token("another-secret-of-at-least-thirty-two-bytes", "t_a", timedelta(minutes=5)), "not valid"),
-        (jwt.encode(claims(exp=None), SECRET), "not valid"),
-        (jwt.encode(claims(aud="elsewhere"), SECRET), "not valid"),
-        (jwt.encode(claims(), "", algorithm="none"), "not valid"),
-        ("not-a-jwt", "not valid"),
+        (
+            lambda: mint_read_token(SECRET, "t_a", timedelta(seconds=1), now=datetime.now(UTC) - timedelta(hours=1)),
+            "expired",
+        ),
+        (lambda: mint_read_token(OTHER_SECRET, "t_a", timedelta(minutes=5)), "not valid"),
+        (lambda: jwt.encode(claims(exp=None), SECRET), "not valid"),
+        (lambda: jwt.encode(claims(aud="elsewhere"), SECRET), "not valid"),
+        (lambda: jwt.encode(claims(), "", algorithm="none"), "not valid"),
+        (lambda: "not-a-jwt", "not valid"),
     ],
     ids=["expired", "forged", "no-expiry", "other-audience", "alg-none", "garbage"],
 )
-def test_bad_tokens_are_refused(token: str, message: str) -> None:
+def test_bad_tokens_are_refused(make_token: Callable[[], str], message: str) -> None:
     with pytest.raises(UnauthorizedError, match=message):
-        verify_read_token(SECRET, token)
+        verify_read_token(SECRET, make_token())
 
 
 def test_expired_forged_and_missing_tokens_get_401_over_http(ledger: RunningLedger) -> None:
@@ -89,3 +96,27 @@ def test_ttl_and_tenant_are_checked() -> None:
         mint_read_token(SECRET, "t_a", timedelta(days=90))
     with pytest.raises(ValueError, match="tenant id"):
         mint_read_token(SECRET, "", timedelta(minutes=5))
+
+
+def test_a_token_living_past_the_maximum_is_refused_at_verification() -> None:
+    now = datetime.now(UTC)
+    longest = jwt.encode(claims(iat=now, exp=now + timedelta(days=31)), SECRET)
+    assert verify_read_token(SECRET, longest).tenant_id == "t_a"
+    for lifetime in (timedelta(days=31, seconds=1), timedelta(days=3650)):
+        token = jwt.encode(claims(iat=now - timedelta(days=1), exp=now - timedelta(days=1) + lifetime), SECRET)
+        with pytest.raises(UnauthorizedError, match="longer than 31 days"):
+            verify_read_token(SECRET, token)
+
+
+def test_a_token_issued_in_the_future_is_refused_beyond_the_clock_skew() -> None:
+    now = datetime.now(UTC)
+    slightly_ahead = jwt.encode(claims(iat=now + timedelta(seconds=10), exp=now + timedelta(minutes=5)), SECRET)
+    assert verify_read_token(SECRET, slightly_ahead).tenant_id == "t_a"
+    tomorrow = jwt.encode(claims(iat=now + timedelta(days=1), exp=now + timedelta(days=1, hours=1)), SECRET)
+    with pytest.raises(UnauthorizedError, match="not valid"):
+        verify_read_token(SECRET, tomorrow)
+
+
+def test_an_empty_secret_verifies_nothing() -> None:
+    with pytest.raises(UnauthorizedError, match="no secret key"):
+        verify_read_token("", mint_read_token(SECRET, "t_a", timedelta(minutes=5)))

@@ -16,6 +16,7 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import usage_ledger_client
+from tests.conftest import TEST_INGEST_KEY
 from tests.support.postgres import SQL
 from tests.support.server import RunningLedger
 from usage_ledger_client import current_tenant, record_usage_event, usage_tenant
@@ -134,7 +135,7 @@ def test_the_exporter_never_traces_its_own_requests(
         assert [s.kind for s in spans.get_finished_spans()] == [trace.SpanKind.CLIENT]
         spans.clear()
         usage_ledger_client.shutdown(timeout=0)  # the next pipeline builds its httpx client while instrumentation is on
-        usage_ledger_client.configure(configured.url, "test-ingest-key", spool_dir=spool_dir, max_delay=0.05)
+        usage_ledger_client.configure(configured.url, TEST_INGEST_KEY, spool_dir=spool_dir, max_delay=0.05)
         with usage_tenant("t_1"):
             for _ in range(5):
                 record_usage_event(None, "twilio", "call_out", 1)

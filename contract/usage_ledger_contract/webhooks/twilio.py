@@ -2,23 +2,34 @@
 
 Shared by the app-side helper (usage_ledger_client.webhooks) and the ledger's own endpoints, so both derive
 the same keys: `<MessageSid>:<event type>`, `<CallSid>:call_in`, `<CallSid>:call_minutes`,
-`<CallSid>:ivr:<step>[:<token>]`. `url` must be the URL exactly as Twilio requested it (scheme, host, port,
+`<CallSid>:ivr:<step>[:<visit>]`. `url` must be the URL exactly as Twilio requested it (scheme, host, port,
 path and query; behind a proxy, the public one). The signature check needs the twilio SDK.
+
+Keys derive only from what Twilio signs: the URL and the form fields. Twilio's I-Twilio-Idempotency-Token
+header is not signed, so anyone replaying a captured request could change it; it is never part of a key.
+An app that wants a step visited twice in one call billed twice says so in the signed URL: a `visit`
+query parameter of its own (e.g. `...?step=menu&visit=2`, a counter or nonce it puts in the action URL).
 """
 
 from __future__ import annotations
 
+import binascii
 import math
+from base64 import b64decode
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from usage_ledger_contract.webhooks._spec import InvalidSignatureError, UsageSpec
 
 Params = dict[str, list[str]]
 SIGNATURE_HEADER = "X-Twilio-Signature"
 SIGNATURE_SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
-# Twilio repeats this header on every retry of one webhook request, and sends a new one for a new request.
-IDEMPOTENCY_TOKEN_HEADER = "I-Twilio-Idempotency-Token"  # noqa: S105 - a header name
+# The signature is base64 of an HMAC: 20 bytes (HMAC-SHA1, the Auth Token's) or 32 (HMAC-SHA256).
+_ALGORITHMS = {"HMAC_SHA1": 20, "HMAC_SHA256": 32}
+_MAX_SIGNATURE_CHARS = 64
+# Counts Twilio sends (segments, media, seconds) are small; more digits than this is not a count.
+_MAX_COUNT_DIGITS = 9
 
 
 class _MultiDict:
@@ -46,19 +57,55 @@ def form_params(params: Any) -> Params:
     raise TypeError(f"params must be a mapping of form fields, not {type(params).__name__}")
 
 
-def verify_signature(
-    auth_token: str, url: str, params: Params, signature: str | None, signature_settings: str | None = None
-) -> None:
-    """Raise InvalidSignatureError unless `signature` is Twilio's signature of `url` + `params`."""
-    from twilio.request_validator import RequestValidator, get_signature_algorithm
-
+def check_request_headers(auth_token: str, signature: str | None, signature_settings: str | None = None) -> None:
+    """What can be checked before the body is read: a token to check with, and a signature header of the
+    right shape for its algorithm. Raises InvalidSignatureError (answer 403)."""
     if not auth_token:
         raise InvalidSignatureError("no Twilio auth token is configured, so no webhook can be verified")
     if not signature:
         raise InvalidSignatureError(f"the {SIGNATURE_HEADER} header is missing")
-    algorithm = get_signature_algorithm(signature_settings)
-    if not RequestValidator(auth_token).validate(url, _MultiDict(params), signature, algorithm):
+    size = _ALGORITHMS.get(_algorithm(signature_settings).upper())
+    if size is None:
+        raise InvalidSignatureError(f"the {SIGNATURE_SETTINGS_HEADER} header names an unsupported algorithm")
+    if len(signature) > _MAX_SIGNATURE_CHARS or _base64_size(signature) != size:
+        raise InvalidSignatureError(f"the {SIGNATURE_HEADER} header is not a signature")
+
+
+def verify_signature(
+    auth_token: str, url: str, params: Params, signature: str | None, signature_settings: str | None = None
+) -> None:
+    """Raise InvalidSignatureError unless `signature` is Twilio's signature of `url` + `params`."""
+    from twilio.request_validator import RequestValidator
+
+    check_request_headers(auth_token, signature, signature_settings)
+    try:
+        valid = RequestValidator(auth_token).validate(
+            url, _MultiDict(params), signature, _algorithm(signature_settings)
+        )
+    except ValueError:  # a URL the validator cannot take apart (a port out of range...): not what Twilio signed
+        valid = False
+    if not valid:
         raise InvalidSignatureError(f"the {SIGNATURE_HEADER} header does not match this request")
+
+
+def signed_query_param(url: str, name: str) -> str | None:
+    """A parameter of the signed URL's query string (the first value), e.g. the IVR `visit`."""
+    values = parse_qs(urlsplit(url).query).get(name)
+    return values[0] if values else None
+
+
+def _algorithm(signature_settings: str | None) -> str:
+    from twilio.request_validator import get_signature_algorithm
+
+    algorithm: str = get_signature_algorithm(signature_settings)
+    return algorithm
+
+
+def _base64_size(text: str) -> int:
+    try:
+        return len(b64decode(text, validate=True))
+    except (binascii.Error, ValueError):
+        return -1
 
 
 def _one(params: Params, name: str, default: str | None = None) -> str | None:
@@ -78,8 +125,11 @@ def _count(params: Params, name: str, default: int) -> int:
     value = _one(params, name)
     if value is None or value == "":
         return default
-    if not value.isdigit():
-        raise ValueError(f"{name}: must be a non-negative integer, got {value!r}")
+    # ASCII digits only: str.isdigit() also accepts superscripts and other scripts' digits, which int() refuses.
+    if not (value.isascii() and value.isdigit() and len(value) <= _MAX_COUNT_DIGITS):
+        raise ValueError(
+            f"{name}: must be a non-negative integer of at most {_MAX_COUNT_DIGITS} digits, got {value[:32]!r}"
+        )
     return int(value)
 
 
@@ -129,10 +179,13 @@ def call_status_usage(params: Params) -> list[UsageSpec]:
     return specs
 
 
-def ivr_step_usage(params: Params, step: str | None = None, idempotency_token: str | None = None) -> list[UsageSpec]:
-    """One IVR step. Without Twilio's idempotency token, a step visited twice in one call counts once."""
+def ivr_step_usage(params: Params, step: str | None = None, visit: str | None = None) -> list[UsageSpec]:
+    """One IVR step. `step` and `visit` come from the signed URL; without a `visit`, a step visited twice in
+    one call counts once (retries and replays of a request are always one)."""
     sid = _required(params, "CallSid")
     step_name = step or "step"
-    key = f"{sid}:ivr:{step_name}" + (f":{idempotency_token}" if idempotency_token else "")
+    key = f"{sid}:ivr:{step_name}" + (f":{visit}" if visit else "")
     metadata = {"call_sid": sid, "step": step_name, "has_digits": bool(_one(params, "Digits"))}
+    if visit:
+        metadata["visit"] = visit
     return [UsageSpec("twilio", "ivr", 1, key, metadata)]

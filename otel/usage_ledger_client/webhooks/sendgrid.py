@@ -1,7 +1,9 @@
 """SendGrid's Signed Event Webhook in the app's own handler: verify, then record what the batch bills.
 
 What is billed, and why, is the contract's (usage_ledger_contract.webhooks.sendgrid), the same mapping
-the ledger's own endpoint uses.
+the ledger's own endpoint uses. An event that cannot be read is refused on its own, as the ledger does:
+the others are recorded, then ValueError names the bad ones (answer 400; SendGrid's retry then finds the
+good ones already recorded).
 """
 
 from __future__ import annotations
@@ -27,8 +29,12 @@ class SendGridEventWebhook:
         self, payload: bytes, signature: str | None, timestamp: str | None, *, tenant_id: str | None = None
     ) -> list[str]:
         verify_signature(self._key, payload, signature, timestamp, max_age_seconds=self._max_age)
-        specs, _ = event_usage(parse_events(payload))
-        return [_record(spec, tenant_id) for spec in specs]
+        usage = event_usage(parse_events(payload))
+        keys = [_record(spec, tenant_id) for spec in usage.specs]
+        if usage.problems:
+            reasons = "; ".join(f"event {p.index}: {p.reason}" for p in usage.problems[:5])
+            raise ValueError(f"{len(usage.problems)} event(s) of the batch were refused: {reasons}")
+        return keys
 
 
 def _record(spec: UsageSpec, tenant_id: str | None) -> str:

@@ -9,11 +9,13 @@
 
 Every `record_*` validates `X-Twilio-Signature` with the twilio library's RequestValidator first and raises
 InvalidSignatureError (answer 403) before anything is recorded. The mapping and keys are the contract's
-(usage_ledger_contract.webhooks.twilio), the same the ledger's own endpoints use.
+(usage_ledger_contract.webhooks.twilio), the same the ledger's own endpoints use: they come only from what
+Twilio signs (the URL and the form), so a replayed request is never billed twice.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from usage_ledger_client.record import record_usage_event
@@ -25,6 +27,7 @@ from usage_ledger_contract.webhooks.twilio import (
     inbound_call_usage,
     ivr_step_usage,
     message_usage,
+    signed_query_param,
     verify_signature,
 )
 
@@ -84,8 +87,18 @@ class TwilioWebhook:
         tenant_id: str | None = None,
         signature_settings: str | None = None,
     ) -> list[str]:
+        """One `ivr` step. A step visited twice in one call is billed twice only when the action URL carries a
+        distinct `visit` query parameter (`...?visit=2`): the URL is signed, unlike Twilio's
+        I-Twilio-Idempotency-Token header, which `idempotency_token` used to take and which is now ignored."""
+        if idempotency_token is not None:
+            warnings.warn(
+                "record_ivr_step(idempotency_token=...) is ignored: the header is not signed, so a replay could "
+                "change it. Put a `visit` query parameter in the action URL to bill a revisit.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         fields = self.verify(url, params, signature, signature_settings)
-        return _record(ivr_step_usage(fields, step, idempotency_token), tenant_id)
+        return _record(ivr_step_usage(fields, step, signed_query_param(url, "visit")), tenant_id)
 
 
 def _record(specs: list[UsageSpec], tenant_id: str | None) -> list[str]:
