@@ -35,18 +35,25 @@ def day_start(day: date, zone: ZoneInfo) -> datetime:
 def local_days(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """The UTC start of `first` and the UTC end of `last` (the start of the next day) in `zone`.
 
-    At the ends of the calendar these may not exist (0001-01-01 east of UTC begins in year 0; 9999-12-31
-    has no next day): a 400 naming the date, not an overflow.
+    At the ends of the calendar these may not exist in UTC (0001-01-01 east of UTC begins in year 0,
+    9999-12-31 west of it ends in year 10000): a 400 naming the date, not an overflow.
     """
     try:
         start = day_start(first, zone)
     except OverflowError:
         raise BadRequestError(f"from: {first} in {zone.key} begins before {_FIRST_INSTANT}, the earliest") from None
     try:
-        end = day_start(last + timedelta(days=1), zone)
+        end = _day_end(last, zone)
     except OverflowError:
         raise BadRequestError(f"to: {last} in {zone.key} ends after {_LAST_INSTANT}, the latest") from None
     return start, end
+
+
+def _day_end(day: date, zone: ZoneInfo) -> datetime:
+    if day < date.max:
+        return day_start(day + timedelta(days=1), zone)
+    # 9999-12-31 has no next day to start: its end is the instant after its last microsecond.
+    return datetime.combine(day, time.max, tzinfo=zone).astimezone(UTC) + timedelta(microseconds=1)
 
 
 def day_starts(first: date, last: date, zone: ZoneInfo) -> tuple[list[datetime], datetime]:

@@ -142,15 +142,13 @@ def _instant_problem(name: str, text: str) -> str:
 def _utc(name: str, value: datetime | None, default: datetime) -> datetime:
     if value is None:
         return default
-    if value.tzinfo is None or value.utcoffset() is None:
+    if value.utcoffset() is None:
         raise BadRequestError(_instant_problem(name, value.isoformat()))
-    # Clamped before converting: an instant near year 1 or 9999 may have no UTC equivalent in range, and
-    # comparing aware datetimes never converts them.
-    if value <= EARLIEST:
-        return EARLIEST
-    if value >= LATEST:
-        return LATEST
-    return value.astimezone(UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-05:00 is in year 10000 in UTC
+        raise BadRequestError(_instant_problem(name, value.isoformat())) from None
+    return min(max(utc, EARLIEST), LATEST)
 
 
 def window_start(last: date, days: int) -> date:
