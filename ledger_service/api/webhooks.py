@@ -19,6 +19,7 @@ from twilio.twiml import TwiML
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
+from ledger_service.api.openapi import WebhookOperation
 from ledger_service.ingest.webhooks import TwilioHook, TwilioRequest, WebhookResult, WebhookService
 from ledger_service.settings import Settings
 from usage_ledger_contract.webhooks import sendgrid as sendgrid_hooks
@@ -63,7 +64,12 @@ async def _twilio(
     await hooks.twilio(hook, twilio_request)
 
 
-@post("/twilio/{tenant_id:str}/sms", status_code=200, summary="Twilio message → sms_inbound/mms")
+@post(
+    "/twilio/{tenant_id:str}/sms",
+    status_code=200,
+    operation_class=WebhookOperation,
+    summary="Twilio message → sms_inbound/mms",
+)
 async def twilio_sms(
     tenant_id: FromPath[str],
     request: Request[Any, Any, Any],
@@ -75,7 +81,12 @@ async def twilio_sms(
     return _twiml(MessagingResponse(), request.query_params.get("next"))
 
 
-@post("/twilio/{tenant_id:str}/voice-status", status_code=200, summary="Twilio call status → call_in / call_minutes")
+@post(
+    "/twilio/{tenant_id:str}/voice-status",
+    status_code=200,
+    operation_class=WebhookOperation,
+    summary="Twilio call status → call_in / call_minutes",
+)
 async def twilio_voice_status(
     tenant_id: FromPath[str],
     request: Request[Any, Any, Any],
@@ -87,7 +98,7 @@ async def twilio_voice_status(
     return _xml(VoiceResponse())
 
 
-@post("/twilio/{tenant_id:str}/ivr", status_code=200, summary="Twilio IVR step → ivr")
+@post("/twilio/{tenant_id:str}/ivr", status_code=200, operation_class=WebhookOperation, summary="Twilio IVR step → ivr")
 async def twilio_ivr(
     tenant_id: FromPath[str],
     request: Request[Any, Any, Any],
@@ -102,6 +113,7 @@ async def twilio_ivr(
 @post(
     "/sendgrid/events",
     status_code=200,
+    operation_class=WebhookOperation,
     summary="SendGrid Signed Event Webhook → email_sent for sends not recorded at send time",
 )
 async def sendgrid_events(
