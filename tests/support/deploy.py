@@ -135,5 +135,7 @@ def _check_pipelines(config: dict[str, Any]) -> list[str]:
     condition = " ".join(config.get("processors", {}).get("filter/usage_only", {}).get("traces", {}).get("span", []))
     for name in (attributes.SPAN_MARKER, attributes.SOURCE):
         if f'attributes["{name}"]' not in condition:
-            problems.append(f"collector: the usage filter does not look at {name} (usage_ledger_contract/attributes.py)")
+            problems.append(
+                f"collector: the usage filter does not look at {name} (usage_ledger_contract/attributes.py)"
+            )
     return problems
