@@ -124,7 +124,7 @@ def invalid_value(name: str, kind: type, text: str, low: int | None = None, high
         setting = f" ({BOUND_BY[name]})" if name in BOUND_BY else ""
         return f"{name}: must be between {low} and {high}{setting}, not {int(text)}"
     if issubclass(kind, int):
-        return f"{name}: {text!r} is not a whole number"
+        return f"{name}: {text!r} is not a whole number (digits only, e.g. 30)"
     return f"{name}: {text!r} is not a valid value"
 
 
