@@ -1,7 +1,7 @@
 """GET /api/billing/usage/*: a tenant's usage summary, events and CSV export.
 
-The tenant comes only from the read token (`Authorization: Bearer <read token>`), verified by the router's
-first guard; a parameter a handler does not declare is refused by the second (read_params.py). Handlers
+The tenant comes only from the read token (`Authorization: Bearer <read token>`), verified by the `grant`
+dependency, which also refuses a parameter the handler does not declare (read_params.py). Handlers
 declare their parameters typed, build the read service's typed request from them and return typed models,
 so /schema/openapi.json describes every parameter and answer from the code itself.
 
@@ -20,14 +20,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Stream
 
 from ledger_service.api.openapi import READ_SECURITY, read_errors
-from ledger_service.api.read_params import (
-    ReadParameters,
-    bad_parameter,
-    granted,
-    only_declared_parameters,
-    read_parameters,
-    require_read_token,
-)
+from ledger_service.api.read_params import ReadParameters, bad_parameter, read_grant, read_parameters
 from ledger_service.read.model import EventsPage, UsageSummary
 from ledger_service.read.params import EventsRequest, SummaryParams, selection, summary_request
 from ledger_service.read.service import CSV_COLUMNS, ReadService
@@ -117,8 +110,7 @@ def read_router(settings: Settings) -> Router:
     return Router(
         path="/api/billing/usage",
         route_handlers=[_summary(parameters), _events(parameters), _events_csv(parameters)],
-        guards=[require_read_token, only_declared_parameters],
-        dependencies={"grant": Provide(granted, sync_to_thread=False)},
+        dependencies={"grant": Provide(read_grant, sync_to_thread=False)},
         exception_handlers={ValidationException: bad_parameter},
         security=READ_SECURITY,
         tags=["read"],

@@ -1,10 +1,11 @@
 """The read API's query parameters as Litestar declares them, and what happens when one is wrong.
 
 Each parameter carries its type, its bounds (from the settings), its allowed values (from the catalog), a
-description and an example, so Litestar converts it and /schema/openapi.json documents it. Two guards run
-first: the read token (the tenant comes only from it), then the parameter names (one a handler does not
-declare is a 400, so no parameter can ever select another tenant's data). A value Litestar refuses gets
-the message every other 400 of the API gives: the parameter's name first, then what is wrong.
+description and an example, so Litestar converts it and /schema/openapi.json documents it. The `grant`
+dependency runs before the values are converted: first the read token (the tenant comes only from it; 401),
+then the parameter names (one a handler does not declare is a 400, so no parameter can ever select another
+tenant's data). A value Litestar refuses gets the message every other 400 of the API gives: the
+parameter's name first, then what is wrong.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from litestar import Request, Response
-from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.enums import ParamType
 from litestar.exceptions import ValidationException
 from litestar.handlers.base import BaseRouteHandler
@@ -23,7 +25,7 @@ from litestar.openapi.spec import Example
 from litestar.params import ParameterKwarg, QueryParameter
 from litestar.typing import FieldDefinition
 
-from ledger_service.api.auth import app_settings, bearer_token
+from ledger_service.api.auth import bearer_token
 from ledger_service.api.openapi import ErrorBody, ErrorDetail
 from ledger_service.errors import BadRequestError, UnauthorizedError
 from ledger_service.read.params import DEFAULT_DAYS, DEFAULT_PAGE, check_known, invalid_value
@@ -31,7 +33,8 @@ from ledger_service.settings import Settings
 from ledger_service.tokens import ReadGrant, verify_read_token
 from usage_ledger_contract.catalog import SOURCE_NAMES
 
-_GRANT = "read_grant"  # where the token guard leaves the verified grant for the `grant` dependency
+# Each handler's query parameter names, worked out from its signature on its first request.
+_DECLARED: WeakKeyDictionary[BaseRouteHandler, frozenset[str]] = WeakKeyDictionary()
 _INSTANT = "ISO 8601 instant with its UTC offset (Z or +HH:MM), {}"
 
 
@@ -94,24 +97,18 @@ def read_parameters(settings: Settings) -> ReadParameters:
     )
 
 
-# Both guards are coroutines though they never await: Litestar runs a plain-function guard in a worker
-# thread, and two thread hops cost more than the checks themselves (a JWT's HMAC, a set difference).
+def read_grant(request: Request[Any, Any, Any], settings: NamedDependency[Settings]) -> ReadGrant:
+    """The caller's verified read token, for a request that uses only the parameters its handler declares.
 
-
-async def require_read_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    token = bearer_token(connection)
+    A dependency rather than guards: it takes the settings by injection, and Litestar hands each guard a
+    copy of the route handler (and runs a plain-function guard in a worker thread), which costs more than
+    both checks together.
+    """
+    token = bearer_token(request)
     if token is None:
         raise UnauthorizedError("missing read token: send 'Authorization: Bearer <token>'")
-    connection.state[_GRANT] = verify_read_token(app_settings(connection).secret_key.get_secret_value(), token)
-
-
-async def only_declared_parameters(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    check_known(connection.query_params.keys(), [name for name, _ in _query_fields(handler)])
-
-
-def granted(request: Request[Any, Any, Any]) -> ReadGrant:
-    """The verified read token of this request (what require_read_token found)."""
-    grant: ReadGrant = request.state[_GRANT]
+    grant = verify_read_token(settings.secret_key.get_secret_value(), token)
+    check_known(request.query_params.keys(), _declared(request.route_handler))
     return grant
 
 
@@ -125,6 +122,13 @@ def bad_parameter(request: Request[Any, Any, Any], exc: ValidationException) -> 
         name, field = wrong[0]
         message = invalid_value(name, _kind(field), _given(request, name), *_bounds(field))
     return Response(ErrorBody(ErrorDetail(BadRequestError.code, message)), status_code=400)
+
+
+def _declared(handler: BaseRouteHandler) -> frozenset[str]:
+    names = _DECLARED.get(handler)
+    if names is None:
+        names = _DECLARED[handler] = frozenset(name for name, _ in _query_fields(handler))
+    return names
 
 
 def _query_fields(handler: BaseRouteHandler) -> Iterator[tuple[str, FieldDefinition]]:
