@@ -35,7 +35,7 @@ from usage_ledger_contract.catalog import SOURCE_NAMES
 
 # Each handler's query parameter names, worked out from its signature on its first request.
 _DECLARED: WeakKeyDictionary[BaseRouteHandler, frozenset[str]] = WeakKeyDictionary()
-_INSTANT = "ISO 8601 instant with its UTC offset (Z or +HH:MM), {}"
+_INSTANT = "RFC 3339 instant with its UTC offset (e.g. 2026-11-01T00:00:00Z or +05:30), {}"
 
 
 @dataclass(frozen=True, slots=True)
