@@ -13,14 +13,15 @@ from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
-from litestar.openapi import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
 from litestar.types import ControllerRouterHandler
 
+from ledger_service.api.docs import docs_assets_router, openapi_config
 from ledger_service.api.edge import EdgeMiddleware, no_store_by_default
 from ledger_service.api.health import healthz, readyz
 from ledger_service.api.ingest import ingest_events
 from ledger_service.api.media import body_too_large
+from ledger_service.api.openapi import ErrorBody, ErrorDetail
 from ledger_service.api.otlp import receive_traces
 from ledger_service.api.read import read_router
 from ledger_service.api.webhooks import webhook_router
@@ -38,24 +39,24 @@ log = logging.getLogger(__name__)
 _UPKEEP_INTERVAL_SECONDS = 3600
 
 
-def _error_body(code: str, message: str) -> dict[str, dict[str, str]]:
-    return {"error": {"code": code, "message": message}}
+def _error_body(code: str, message: str) -> ErrorBody:
+    return ErrorBody(ErrorDetail(code, message))
 
 
-def ledger_error_handler(_: Request[Any, Any, Any], exc: LedgerError) -> Response[object]:
+def ledger_error_handler(_: Request[Any, Any, Any], exc: LedgerError) -> Response[ErrorBody]:
     if exc.status >= 500:
         log.error("request failed: %s", exc.message)
     return Response(_error_body(exc.code, exc.message), status_code=exc.status)
 
 
-def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[object]:
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
     """Litestar's own 4xx (404, 405, validation, body too large) in the same envelope as ours."""
     code = "not_found" if exc.status_code == 404 else "http_error"
     message = body_too_large(request) if exc.status_code == 413 else str(exc.detail)
     return Response(_error_body(code, message), status_code=exc.status_code)
 
 
-def unexpected_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[object]:
+def unexpected_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     log.exception("unhandled error", exc_info=exc)
     return Response(_error_body("internal_error", "internal error; see the service log"), status_code=500)
 
@@ -100,8 +101,8 @@ class LedgerPlugin(InitPluginProtocol):
         # Guards and exception handlers cannot take dependencies: they find the settings here (app_settings).
         app_config.state = State({"settings": self.settings})
         app_config.lifespan = [*app_config.lifespan, self.lifespan]
-        routes: list[ControllerRouterHandler] = [healthz, readyz, ingest_events, receive_traces, read_router]
-        routes += [webhook_router, page_router, static_router]
+        routes: list[ControllerRouterHandler] = [healthz, readyz, ingest_events, receive_traces]
+        routes += [read_router(self.settings), webhook_router, page_router, static_router, docs_assets_router()]
         app_config.route_handlers = [*app_config.route_handlers, *routes]
         # Every route's body limit unless it sets a smaller one of its own (the webhooks do).
         app_config.request_max_body_size = self.settings.max_body_bytes
@@ -148,6 +149,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Litestar 2.25 takes the app's own limit from this argument only, not from an init plugin's AppConfig
         # (litestar#4296); without it every route fell back to Litestar's 10 MB default.
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(title="usage-ledger", version="0.1.0", path="/schema"),
+        openapi_config=openapi_config(),
         debug=False,
     )

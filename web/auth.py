@@ -17,10 +17,14 @@ from litestar.datastructures import Cookie
 from ledger_service.errors import UnauthorizedError
 from ledger_service.settings import Settings
 from ledger_service.tokens import ReadGrant, verify_read_token
+from web.query import PAGE_ROUTE
 
 COOKIE_NAME = "usage_read_token"
-# Only the page and its CSV download receive the cookie; the JSON API keeps taking Bearer tokens.
-COOKIE_PATH = "/settings/billing/usage"
+
+
+def cookie_path(request: Request[Any, Any, Any]) -> str:
+    """Only the page and its CSV download (below it) receive the cookie; the JSON API takes Bearer tokens."""
+    return request.app.route_reverse(PAGE_ROUTE)
 
 
 def exchange(request: Request[Any, Any, Any], settings: Settings, token: str) -> Cookie:
@@ -29,7 +33,7 @@ def exchange(request: Request[Any, Any, Any], settings: Settings, token: str) ->
     return Cookie(
         key=COOKIE_NAME,
         value=token,
-        path=COOKIE_PATH,
+        path=cookie_path(request),
         max_age=_seconds_left(grant),
         httponly=True,
         # Secure only over https: a plain-http cookie marked Secure would never come back on loopback.
@@ -39,9 +43,10 @@ def exchange(request: Request[Any, Any, Any], settings: Settings, token: str) ->
     )
 
 
-def forget() -> Cookie:
+def forget(request: Request[Any, Any, Any]) -> Cookie:
     """Deletes the cookie (an expired or forged token stays unusable either way; this tidies up)."""
-    return Cookie(key=COOKIE_NAME, value="", path=COOKIE_PATH, max_age=0, httponly=True, samesite="strict")
+    path = cookie_path(request)
+    return Cookie(key=COOKIE_NAME, value="", path=path, max_age=0, httponly=True, samesite="strict")
 
 
 def tenant_from_cookie(request: Request[Any, Any, Any], settings: Settings) -> str:

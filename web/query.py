@@ -2,7 +2,8 @@
 
 Everything the page shows is decided by its query string, so a view can be bookmarked and shared, and
 the filter form works as a plain GET form with JavaScript off. Dates are calendar days in `tz`; the
-events table gets the same window as the graph, as UTC instants.
+events table gets the same window as the graph, as UTC instants. The page asks the read service with the
+same typed requests the API's handlers build (summary_request, events_request, csv_selection).
 
 Paging: the read API pages forward only (keyset, newest first). To go back, the URL keeps the start
 cursors of the pages before this one in `back` (most recent last). The trail is capped so the URL stays
@@ -13,17 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from ledger_service.errors import BadRequestError
-from ledger_service.read.days import day_start, load_zone, today_in
-from ledger_service.read.params import parse_type_filter
+from ledger_service.read.days import load_zone, local_days, today_in
+from ledger_service.read.params import EventSelection, EventsRequest, SummaryRequest, type_filter, window_start
 from usage_ledger_contract.catalog import Catalog
 
-PAGE_PATH = "/settings/billing/usage"
-CSV_PATH = f"{PAGE_PATH}/events.csv"
+PAGE_PATH = "/settings/billing/usage"  # the page's route (web/routes.py); links to it come from url_for
+PAGE_ROUTE, CSV_ROUTE, STATIC_ROUTE = "usage_page", "usage_csv", "usage_static"  # route names, for url_for
 PAGE_SIZE = 25
 DEFAULT_DAYS = 30
 MAX_TRAIL = 30
@@ -48,10 +49,10 @@ def parse_page(params: Mapping[str, str], catalog: Catalog) -> PageQuery:
     """The page's view from its query string; BadRequestError names the parameter that is wrong."""
     tz_param = params.get("tz") or None
     zone = load_zone(tz_param or "UTC")
-    source, event_type = parse_type_filter(params, catalog)
+    source, event_type = type_filter(catalog, params.get("source"), params.get("eventType"))
     from_param, to_param = _date(params, "from"), _date(params, "to")
     last = to_param or today_in(zone)
-    first = from_param or last - timedelta(days=DEFAULT_DAYS - 1)
+    first = from_param or window_start(last, DEFAULT_DAYS)
     if first > last:
         raise BadRequestError(f"from: {first} is after to ({last})")
     trail = tuple(c for c in (params.get("back") or "").split(_TRAIL_SEPARATOR) if c)
@@ -69,49 +70,54 @@ def parse_page(params: Mapping[str, str], catalog: Catalog) -> PageQuery:
     )
 
 
-def summary_params(query: PageQuery) -> dict[str, str]:
-    params = {"from": query.first.isoformat(), "to": query.last.isoformat(), "tz": query.zone.key}
-    return params | _type_filter(query)
+@dataclass(frozen=True, slots=True)
+class PageLinks:
+    """Where the page and its CSV download are served (from url_for, so they follow the routes)."""
+
+    page: str
+    csv: str
 
 
-def events_params(query: PageQuery, limit: int = PAGE_SIZE) -> dict[str, str]:
-    params = csv_params(query) | {"limit": str(limit)}
-    return params | ({"cursor": query.cursor} if query.cursor else {})
+def summary_request(query: PageQuery) -> SummaryRequest:
+    return SummaryRequest(query.zone, query.first, query.last, query.source, query.event_type)
 
 
-def csv_params(query: PageQuery) -> dict[str, str]:
+def events_request(query: PageQuery, limit: int = PAGE_SIZE) -> EventsRequest:
+    return EventsRequest(csv_selection(query), limit, query.cursor)
+
+
+def csv_selection(query: PageQuery) -> EventSelection:
     # The graph's local days as a half-open UTC window: from the start of `first` to the start of the
     # day after `last`, so an event at 23:59 local on the last day is in both the graph and the table.
-    start = day_start(query.first, query.zone)
-    end = day_start(query.last + timedelta(days=1), query.zone)
-    return {"from": start.isoformat(), "to": end.isoformat()} | _type_filter(query)
+    start, end = local_days(query.first, query.last, query.zone)
+    return EventSelection(start, end, query.source, query.event_type)
 
 
-def page_url(query: PageQuery) -> str:
-    return _url(PAGE_PATH, query)
+def page_url(links: PageLinks, query: PageQuery) -> str:
+    return _url(links.page, query)
 
 
-def newest_url(query: PageQuery) -> str:
-    return page_url(replace(query, cursor=None, trail=()))
+def newest_url(links: PageLinks, query: PageQuery) -> str:
+    return page_url(links, replace(query, cursor=None, trail=()))
 
 
-def next_url(query: PageQuery, next_cursor: str | None) -> str | None:
+def next_url(links: PageLinks, query: PageQuery, next_cursor: str | None) -> str | None:
     if next_cursor is None:
         return None
     trail = (*query.trail, query.cursor) if query.cursor else query.trail
-    return page_url(replace(query, cursor=next_cursor, trail=trail[-MAX_TRAIL:]))
+    return page_url(links, replace(query, cursor=next_cursor, trail=trail[-MAX_TRAIL:]))
 
 
-def previous_url(query: PageQuery) -> str | None:
+def previous_url(links: PageLinks, query: PageQuery) -> str | None:
     if query.cursor is None:
         return None
     if not query.trail:
-        return newest_url(query)
-    return page_url(replace(query, cursor=query.trail[-1], trail=query.trail[:-1]))
+        return newest_url(links, query)
+    return page_url(links, replace(query, cursor=query.trail[-1], trail=query.trail[:-1]))
 
 
-def csv_url(query: PageQuery) -> str:
-    return _url(CSV_PATH, replace(query, cursor=None, trail=()))
+def csv_url(links: PageLinks, query: PageQuery) -> str:
+    return _url(links.csv, replace(query, cursor=None, trail=()))
 
 
 def _url(path: str, query: PageQuery) -> str:
@@ -127,11 +133,6 @@ def _url(path: str, query: PageQuery) -> str:
     ]
     pairs = [(k, v) for k, v in items if v]
     return f"{path}?{urlencode(pairs)}" if pairs else path
-
-
-def _type_filter(query: PageQuery) -> dict[str, str]:
-    pairs = {"source": query.source, "eventType": query.event_type}
-    return {k: v for k, v in pairs.items() if v}
 
 
 def _date(params: Mapping[str, str], name: str) -> date | None:

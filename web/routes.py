@@ -25,8 +25,19 @@ from ledger_service.errors import BadRequestError, LedgerError, UnauthorizedErro
 from ledger_service.read.service import ReadService
 from ledger_service.settings import Settings
 from web import auth, chart
-from web.query import PAGE_PATH, csv_params, events_params, page_url, parse_page, summary_params
-from web.view import UsageView, date_range_text, filter_form, usage_view
+from web.query import (
+    CSV_ROUTE,
+    PAGE_PATH,
+    PAGE_ROUTE,
+    STATIC_ROUTE,
+    PageLinks,
+    csv_selection,
+    events_request,
+    page_url,
+    parse_page,
+    summary_request,
+)
+from web.view import UsageView, ViewContext, date_range_text, filter_form, usage_view
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +62,11 @@ def _params(request: Request[Any, Any, Any]) -> dict[str, str]:
     return dict(request.query_params.items())
 
 
-@get(PAGE_PATH, name="usage_page", include_in_schema=False)
+def _links(request: Request[Any, Any, Any]) -> PageLinks:
+    return PageLinks(request.app.route_reverse(PAGE_ROUTE), request.app.route_reverse(CSV_ROUTE))
+
+
+@get(PAGE_PATH, name=PAGE_ROUTE, include_in_schema=False)
 async def usage_page(
     request: Request[Any, Any, Any], read: NamedDependency[ReadService], settings: NamedDependency[Settings]
 ) -> Response[Any]:
@@ -64,26 +79,27 @@ async def usage_page(
         query = parse_page(params, settings.catalog)
     except BadRequestError as exc:
         return _page(tenant, params, settings, None, exc)
-    canonical = page_url(query)
+    links = _links(request)
+    canonical = page_url(links, query)
     if sorted(params.items()) != sorted(parse_qsl(urlsplit(canonical).query)):
         # Blank form fields and unknown parameters dropped: the address bar holds exactly the view.
         return Redirect(canonical, status_code=303, headers=SECURITY_HEADERS)
     try:
-        summary = await read.summary(tenant, summary_params(query))
-        events = await read.events(tenant, events_params(query))
+        summary = await read.summary(tenant, summary_request(query))
+        events = await read.events(tenant, events_request(query))
     except BadRequestError as exc:  # e.g. a window over LEDGER_SUMMARY_MAX_DAYS, an edited cursor
         return _page(tenant, params, settings, None, exc)
-    view = usage_view(tenant, query, summary, events, settings.trace_url_template, settings.catalog)
+    view = usage_view(tenant, query, summary, events, ViewContext(links, settings.trace_url_template, settings.catalog))
     return _page(tenant, params, settings, view)
 
 
-@get(f"{PAGE_PATH}/events.csv", name="usage_csv", include_in_schema=False)
+@get(f"{PAGE_PATH}/events.csv", name=CSV_ROUTE, include_in_schema=False)
 async def usage_csv(
     request: Request[Any, Any, Any], read: NamedDependency[ReadService], settings: NamedDependency[Settings]
 ) -> Stream:
     tenant = auth.tenant_from_cookie(request, settings)
     query = parse_page(_params(request), settings.catalog)
-    rows = read.events_csv(tenant, csv_params(query))
+    rows = read.events_csv(tenant, csv_selection(query))
     filename = f"usage-events-{query.first}-to-{query.last}.csv"
     headers = SECURITY_HEADERS | {"Content-Disposition": f'attachment; filename="{filename}"'}
     return Stream(rows, media_type="text/csv; charset=utf-8", headers=headers)
@@ -97,15 +113,15 @@ def _sign_in(request: Request[Any, Any, Any], settings: Settings, token: str, pa
     refresh issued by this page is a same-site navigation, so the cookie goes along.
     """
     cookie = auth.exchange(request, settings, token)  # raises (401 page) before anything is stored
-    context = {"next": _canonical(params, settings), "static": STATIC_PATH}
+    context = {"next": _canonical(_links(request), params, settings)}
     return Template("signin.html", context=context, cookies=[cookie], headers=SECURITY_HEADERS)
 
 
-def _canonical(params: dict[str, str], settings: Settings) -> str:
+def _canonical(links: PageLinks, params: dict[str, str], settings: Settings) -> str:
     try:
-        return page_url(parse_page(params, settings.catalog))
+        return page_url(links, parse_page(params, settings.catalog))
     except BadRequestError:
-        return PAGE_PATH  # a link with a bad filter still signs in; the page then shows the defaults
+        return links.page  # a link with a bad filter still signs in; the page then shows the defaults
 
 
 def _page(
@@ -116,7 +132,6 @@ def _page(
         "form": filter_form(params, settings.catalog),
         "view": view,
         "error": error,
-        "static": STATIC_PATH,
         "range_text": date_range_text(view.first, view.last) if view else "",
         "svg": {"width": chart.WIDTH, "height": chart.HEIGHT, "top": chart.TOP},
     }
@@ -124,14 +139,14 @@ def _page(
     return Template("usage.html", context=context, status_code=status, headers=SECURITY_HEADERS)
 
 
-def _error_page(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if not isinstance(exc, LedgerError):
         log.exception("usage page failed", exc_info=exc)
         exc = LedgerError("something went wrong on our side; please try again in a moment")
     elif exc.status >= 500:  # e.g. the database is restarting (503): worth a line in the log, not a traceback
         log.error("usage page failed: %s", exc.message)
-    context = {"error": exc, "static": STATIC_PATH, "signed_out": isinstance(exc, UnauthorizedError)}
-    cookies = [auth.forget()] if isinstance(exc, UnauthorizedError) else []
+    context = {"error": exc, "signed_out": isinstance(exc, UnauthorizedError)}
+    cookies = [auth.forget(request)] if isinstance(exc, UnauthorizedError) else []
     return Template("error.html", context=context, status_code=exc.status, headers=SECURITY_HEADERS, cookies=cookies)
 
 
@@ -145,7 +160,7 @@ page_router = Router(
 static_router = create_static_files_router(
     path=STATIC_PATH,
     directories=[_HERE / "static"],
-    name="usage_static",
+    name=STATIC_ROUTE,
     cache_control=CacheControlHeader(max_age=3600),
     include_in_schema=False,
 )

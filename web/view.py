@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from ledger_service.read.model import EventsPage, UsageEvent, UsageSummary
 from usage_ledger_contract.catalog import SOURCE_NAMES, Catalog
 from web.chart import Chart, amount, build_chart
-from web.query import PageQuery, csv_url, newest_url, next_url, previous_url
+from web.query import PageLinks, PageQuery, csv_url, newest_url, next_url, previous_url
 
 # Offered in the time zone menu; any other IANA zone works in the URL and is added to the menu.
 COMMON_ZONES = (
@@ -98,22 +98,30 @@ def filter_form(params: Mapping[str, str], catalog: Catalog) -> FilterForm:
     )
 
 
-def usage_view(
-    tenant: str,
-    query: PageQuery,
-    summary: UsageSummary,
-    page: EventsPage,
-    trace_url_template: str | None,
-    catalog: Catalog,
-) -> UsageView:
+@dataclass(frozen=True, slots=True)
+class ViewContext:
+    """What the view needs besides the data: where the page lives, and the operator's settings."""
+
+    links: PageLinks
+    trace_url_template: str | None
+    catalog: Catalog
+
+
+def usage_view(tenant: str, query: PageQuery, summary: UsageSummary, page: EventsPage, ctx: ViewContext) -> UsageView:
     # The catalog's order (twilio, sendgrid, openai, ...), the same as the filter menu's.
-    order = {(e.source, e.name): n for n, e in enumerate(catalog)}
+    order = {(e.source, e.name): n for n, e in enumerate(ctx.catalog)}
     series = sorted(summary.series, key=lambda s: order.get((s.source, s.event_type), len(order)))
-    charts = [build_chart(s, _description(catalog, s.source, s.event_type)) for s in series]
-    rows = [_row(e, query.zone, trace_url_template) for e in page.events]
-    pager = Pager(previous_url(query), next_url(query, page.next_cursor), newest_url(query) if query.cursor else None)
+    charts = [build_chart(s, _description(ctx.catalog, s.source, s.event_type)) for s in series]
+    rows = [_row(e, query.zone, ctx.trace_url_template) for e in page.events]
+    links = ctx.links
+    pager = Pager(
+        previous_url(links, query),
+        next_url(links, query, page.next_cursor),
+        newest_url(links, query) if query.cursor else None,
+    )
     filtered = bool(query.source or query.event_type or query.from_param or query.to_param)
-    return UsageView(tenant, query.first, query.last, query.zone.key, filtered, charts, rows, pager, csv_url(query))
+    csv = csv_url(links, query)
+    return UsageView(tenant, query.first, query.last, query.zone.key, filtered, charts, rows, pager, csv)
 
 
 def _description(catalog: Catalog, source: str, event_type: str) -> str:

@@ -1,9 +1,15 @@
-"""OpenAPI for the routes that read their raw body (for per-event validation and OTLP decoding).
+"""What /schema/openapi.json says beyond the handlers' own types: security schemes, error answers, raw bodies.
 
-Litestar cannot infer a request body from raw bytes, so these operation classes describe it, from the
-types themselves: the contract's UsageEvent goes through msgspec's JSON Schema generator, and the
-catalog fills in the sources and event types this ledger accepts. Clients and schemathesis
-(tests/test_fuzz) read them from /schema/openapi.json.
+- The two bearer schemes (an ingest key for ingest and OTLP, a tenant read token for the read API); each route
+  names the one it takes.
+- Every error answer's body, the {"error": {"code", "message"}} envelope (ErrorBody, which app.py also
+  answers with), documented per status on each route; OTLP answers with a google.rpc.Status instead.
+- Litestar cannot infer a request body from raw bytes (the ingest and OTLP routes read theirs for per-event
+  validation and decoding), so their operation classes describe it, from the types themselves: the
+  contract's UsageEvent goes through msgspec's JSON Schema generator, and the catalog fills in the sources
+  and event types this ledger accepts.
+
+Clients and schemathesis (tests/test_fuzz) read it all from /schema/openapi.json.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
+    Example,
     OpenAPIFormat,
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -21,30 +29,74 @@ from litestar.openapi.spec import (
     Operation,
     RequestBody,
     Schema,
+    SecurityRequirement,
+    SecurityScheme,
 )
 
 from usage_ledger_contract import fields
 from usage_ledger_contract.catalog import CATALOG, SOURCE_NAMES
 from usage_ledger_contract.wire import EventBatch, UsageEvent
 
+# Names of the security schemes in the document, not secrets.
+INGEST_KEY = "ingestKey"
+READ_TOKEN = "readToken"  # noqa: S105
+SECURITY_SCHEMES: dict[str, SecurityScheme] = {
+    INGEST_KEY: SecurityScheme(
+        type="http",
+        scheme="bearer",
+        description="An ingest key (one of LEDGER_INGEST_KEYS): `Authorization: Bearer <key>`",
+    ),
+    READ_TOKEN: SecurityScheme(
+        type="http",
+        scheme="bearer",
+        bearer_format="JWT",
+        description="A tenant read token (`usage-ledger token --tenant T`, or mint_read_token in the host app): "
+        "it names the one tenant whose usage can be read, until it expires",
+    ),
+}
+INGEST_SECURITY: list[SecurityRequirement] = [{INGEST_KEY: []}]
+READ_SECURITY: list[SecurityRequirement] = [{READ_TOKEN: []}]
+
+
+class ErrorDetail(msgspec.Struct, frozen=True):
+    code: str  # stable and machine-readable: bad_request, unauthorized, payload_too_large, ...
+    message: str  # for people; starts with the parameter or field at fault when there is one
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    """Every error answer of the ledger (but OTLP's, which OTLP clients expect as a google.rpc.Status)."""
+
+    error: ErrorDetail
+
+
 _STRING = OpenAPIType.STRING
-_ERROR_SCHEMA = Schema(
-    type=OpenAPIType.OBJECT,
-    required=["error"],
-    properties={
-        "error": Schema(
-            type=OpenAPIType.OBJECT,
-            required=["code", "message"],
-            properties={"code": Schema(type=_STRING), "message": Schema(type=_STRING)},
-        )
-    },
-)
 _INGEST_ERRORS = {
     "400": 'The body is not JSON or not an object {"events": [...]}',
     "401": "Missing or unknown ingest key (Authorization: Bearer <key>)",
     "413": "Too many events or bytes in one batch (the limit is named in the message)",
     "415": "Content-Type is not application/json",
     "503": "The database is unavailable; retry later",
+}
+_READ_ERRORS = {  # status: (when, the error's code, an example message)
+    400: (
+        "A parameter is unknown, not of its type, out of range or inconsistent with another (from after to, an "
+        "event type of another source, an unknown tz, a cursor altered or issued to another tenant); the "
+        "message starts with the parameter's name",
+        "bad_request",
+        "days: must be between 1 and 366 (LEDGER_SUMMARY_MAX_DAYS), not 400",
+    ),
+    401: (
+        "Missing, expired or forged read token",
+        "unauthorized",
+        "the read token has expired: ask the host app for a new one",
+    ),
+    503: ("The database is unavailable; retry later", "storage_unavailable", "the database is unavailable"),
+}
+_WEBHOOK_ERRORS = {
+    "400": "The form or JSON body cannot be read, or a usage event it maps to is invalid (named in the message)",
+    "403": "The provider's signature is missing or does not match: nothing was recorded",
+    "413": "The body exceeds this endpoint's limit",
+    "503": "The database is unavailable; the provider retries",
 }
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _SUBSCHEMA_LISTS = ("anyOf", "allOf", "oneOf")
@@ -103,9 +155,23 @@ def batch_schema() -> Schema:
     return schema
 
 
-def _errors(descriptions: dict[str, str], media_type: str = "application/json") -> dict[str, OpenAPIResponse]:
+def read_errors() -> dict[int, ResponseSpec]:
+    """The read API's error answers, for its handlers' `responses`."""
     return {
-        status: OpenAPIResponse(description=text, content={media_type: OpenAPIMediaType(schema=_ERROR_SCHEMA)})
+        status: ResponseSpec(
+            ErrorBody,
+            description=text,
+            generate_examples=False,
+            examples=[Example(value={"error": {"code": code, "message": sample}})],
+        )
+        for status, (text, code, sample) in _READ_ERRORS.items()
+    }
+
+
+def _errors(descriptions: dict[str, str]) -> dict[str, OpenAPIResponse]:
+    schema = schema_of(ErrorBody)
+    return {
+        status: OpenAPIResponse(description=text, content={"application/json": OpenAPIMediaType(schema=schema)})
         for status, text in descriptions.items()
     }
 
@@ -119,6 +185,15 @@ class IngestOperation(Operation):
             content={"application/json": OpenAPIMediaType(schema=batch_schema())},
         )
         self.responses = {**(self.responses or {}), **_errors(_INGEST_ERRORS)}
+        self.security = INGEST_SECURITY
+
+
+@dataclass
+class WebhookOperation(Operation):
+    """A provider webhook: signed by the provider (no bearer scheme), errors in the ledger's envelope."""
+
+    def __post_init__(self) -> None:
+        self.responses = {**(self.responses or {}), **_errors(_WEBHOOK_ERRORS)}
 
 
 @dataclass
@@ -130,7 +205,14 @@ class OtlpOperation(Operation):
             required=True, content={"application/x-protobuf": protobuf, "application/json": as_json}
         )
         # Answers (ExportTraceServiceResponse, or a google.rpc.Status on error) come in the request's encoding.
-        status = Schema(type=OpenAPIType.OBJECT, description="google.rpc.Status")
+        status = Schema(
+            type=OpenAPIType.OBJECT,
+            description="google.rpc.Status",
+            properties={
+                "code": Schema(type=OpenAPIType.INTEGER, description="google.rpc.Code"),
+                "message": Schema(type=_STRING),
+            },
+        )
         errors = {
             code: OpenAPIResponse(
                 description=text,
@@ -146,3 +228,4 @@ class OtlpOperation(Operation):
             },
         )
         self.responses = {**(self.responses or {}), "200": ok, **errors}
+        self.security = INGEST_SECURITY

@@ -9,6 +9,9 @@ from ledger_service.errors import BadRequestError
 
 # The aggregates' bucket width. A local day is summed exactly only if it starts on a bucket boundary.
 BUCKET_SECONDS = 15 * 60
+# The instants Python (and so this service) can represent; PostgreSQL could go further.
+_FIRST_INSTANT = "0001-01-01T00:00:00Z"
+_LAST_INSTANT = "9999-12-31T23:59:59.999999Z"
 
 
 def load_zone(name: str) -> ZoneInfo:
@@ -29,10 +32,35 @@ def day_start(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
+def local_days(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC start of `first` and the UTC end of `last` (the start of the next day) in `zone`.
+
+    At the ends of the calendar these may not exist in UTC (0001-01-01 east of UTC begins in year 0,
+    9999-12-31 west of it ends in year 10000): a 400 naming the date, not an overflow.
+    """
+    try:
+        start = day_start(first, zone)
+    except OverflowError:
+        raise BadRequestError(f"from: {first} in {zone.key} begins before {_FIRST_INSTANT}, the earliest") from None
+    try:
+        end = _day_end(last, zone)
+    except OverflowError:
+        raise BadRequestError(f"to: {last} in {zone.key} ends after {_LAST_INSTANT}, the latest") from None
+    return start, end
+
+
+def _day_end(day: date, zone: ZoneInfo) -> datetime:
+    if day < date.max:
+        return day_start(day + timedelta(days=1), zone)
+    # 9999-12-31 has no next day to start: its end is the instant after its last microsecond.
+    return datetime.combine(day, time.max, tzinfo=zone).astimezone(UTC) + timedelta(microseconds=1)
+
+
 def day_starts(first: date, last: date, zone: ZoneInfo) -> tuple[list[datetime], datetime]:
     """UTC start of each local day first..last (inclusive), and the end of `last`."""
+    start, end = local_days(first, last, zone)
     count = (last - first).days + 1
-    starts = [day_start(first + timedelta(days=n), zone) for n in range(count + 1)]
+    starts = [start, *(day_start(first + timedelta(days=n), zone) for n in range(1, count)), end]
     for instant in starts:
         if int(instant.timestamp()) % BUCKET_SECONDS:
             raise BadRequestError(

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from uuid import UUID
 
 import msgspec
 
+from ledger_service.errors import BadRequestError
 from ledger_service.read.cursor import decode_cursor, encode_cursor
 from ledger_service.read.days import day_starts
 from ledger_service.read.model import DayUsage, EventsPage, Totals, UsageEvent, UsageSeries, UsageSummary
-from ledger_service.read.params import LATEST, EventsRequest, parse_events, parse_summary
+from ledger_service.read.params import LATEST, EventSelection, EventsRequest, SummaryRequest
 from ledger_service.settings import Settings
 from ledger_service.storage.database import Database
 from ledger_service.storage.usage_read import (
@@ -55,8 +56,8 @@ class ReadService:
         await repository.apply_policies(policies_from(settings))
         return cls(repository, settings)
 
-    async def summary(self, tenant_id: str, params: Mapping[str, str]) -> UsageSummary:
-        request = parse_summary(params, self._settings.summary_max_days, self.catalog)
+    async def summary(self, tenant_id: str, request: SummaryRequest) -> UsageSummary:
+        self._check_window(request)
         starts, end = day_starts(request.first, request.last, request.zone)
         window = SummaryWindow(starts, end, request.source, request.event_type)
         rows = await self._repository.summary(tenant_id, window)
@@ -69,19 +70,18 @@ class ReadService:
             series=build_series(self.catalog, rows, dates),
         )
 
-    async def events(self, tenant_id: str, params: Mapping[str, str]) -> EventsPage:
-        request = parse_events(params, self._settings.events_page_max, self.catalog)
+    async def events(self, tenant_id: str, request: EventsRequest) -> EventsPage:
         after = self._start_position(tenant_id, request)
         # One row more than asked tells whether another page exists without a second query.
-        records = await self._repository.events_page(tenant_id, _filter(request), after, request.limit + 1)
+        where = _filter(request.selection)
+        records = await self._repository.events_page(tenant_id, where, after, request.limit + 1)
         page, more = records[: request.limit], len(records) > request.limit
         cursor = encode_cursor(self._secret, tenant_id, _position(page[-1])) if more else None
         return EventsPage(events=[to_event(self.catalog, r) for r in page], next_cursor=cursor)
 
-    def events_csv(self, tenant_id: str, params: Mapping[str, str]) -> AsyncIterator[bytes]:
-        """Validate now (so bad input is a 400, not a broken stream), then stream every matching row."""
-        request = parse_events(params, 1, self.catalog, export=True)
-        return self._csv_rows(tenant_id, _filter(request))
+    def events_csv(self, tenant_id: str, selection: EventSelection) -> AsyncIterator[bytes]:
+        """Every row of the selection as CSV lines, the header first."""
+        return self._csv_rows(tenant_id, _filter(selection))
 
     async def _csv_rows(self, tenant_id: str, where: EventFilter) -> AsyncIterator[bytes]:
         # The same keyset query as the JSON pages, in short transactions: a slow download never holds a
@@ -95,6 +95,12 @@ class ReadService:
             if len(records) < _CSV_CHUNK_ROWS:
                 return
             after = _position(records[-1])
+
+    def _check_window(self, request: SummaryRequest) -> None:
+        span = (request.last - request.first).days + 1
+        limit = self._settings.summary_max_days
+        if span > limit:
+            raise BadRequestError(f"from: the window is {span} days; the limit is {limit} (LEDGER_SUMMARY_MAX_DAYS)")
 
     def _start_position(self, tenant_id: str, request: EventsRequest) -> Position:
         if request.cursor is None:
@@ -165,8 +171,8 @@ def _csv_line(fields: tuple[object, ...]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _filter(request: EventsRequest) -> EventFilter:
-    return EventFilter(request.start, request.end, request.source, request.event_type)
+def _filter(selection: EventSelection) -> EventFilter:
+    return EventFilter(selection.start, selection.end, selection.source, selection.event_type)
 
 
 def _position(record: EventRecord) -> Position:

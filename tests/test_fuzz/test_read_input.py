@@ -1,8 +1,10 @@
-"""The read API's query parameters (not in the OpenAPI schema, so schemathesis cannot vary them) fuzzed
-directly: any value of any parameter is a 200 or a 400 naming the parameter, never a 5xx."""
+"""The read API's query parameters fuzzed as raw strings, beyond what the OpenAPI schema describes (which
+schemathesis covers): any value of any parameter, at the ends of the calendar and in zones far from UTC
+too, is a 200 or a 400 naming the parameter, never a 5xx."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 import httpx
@@ -17,13 +19,26 @@ from usage_ledger_contract.catalog import CATALOG, SOURCE_NAMES
 
 ENDPOINTS = ["/api/billing/usage/summary", "/api/billing/usage/events", "/api/billing/usage/events.csv"]
 NAMES = ["days", "from", "to", "tz", "source", "eventType", "limit", "cursor"]
+# Days and instants anywhere, and especially where local days or offsets leave years 1..9999 in UTC.
+calendar_end_dates = (
+    st.dates().map(str) | st.dates(max_value=date(1, 2, 1)).map(str) | st.dates(min_value=date(9999, 12, 1)).map(str)
+)
+offsets = st.sampled_from(["Z", "+05:45", "+14:00", "-12:00", "-05:00", "+00:00"])
+instants = (
+    st.datetimes().map(lambda d: d.isoformat())
+    | st.datetimes(max_value=datetime(1, 1, 2)).map(lambda d: d.isoformat())
+    | st.datetimes(min_value=datetime(9999, 12, 31)).map(lambda d: d.isoformat())
+).flatmap(lambda text: offsets.map(lambda offset: text + offset))
 plausible = {
     "days": st.integers(-5, 400).map(str),
     "limit": st.integers(-5, 400).map(str) | st.sampled_from(["1e3", "0x10", " 5", "\uff15"]),
-    "from": st.dates().map(str) | st.datetimes().map(lambda d: d.isoformat() + "Z"),
-    "to": st.dates().map(str) | st.datetimes().map(lambda d: d.isoformat() + "+05:45"),
+    "from": calendar_end_dates | instants,
+    "to": calendar_end_dates | instants,
     "tz": st.sampled_from(
-        ["UTC", "Asia/Kathmandu", "America/Los_Angeles", "Mars/Olympus", "../etc/passwd", "", "+05:30"]
+        [
+            *("UTC", "Asia/Kathmandu", "America/Los_Angeles", "Mars/Olympus", "../etc/passwd", "", "+05:30"),
+            *("Pacific/Kiritimati", "Etc/GMT+12", "Etc/GMT-14", "Asia/Kolkata", "America/St_Johns"),
+        ]
     ),
     "source": st.sampled_from([*SOURCE_NAMES, "pigeon", ""]),
     "eventType": st.sampled_from([*(e.name for e in CATALOG), "nope"]),

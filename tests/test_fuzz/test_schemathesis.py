@@ -1,8 +1,9 @@
 """Schemathesis over the served OpenAPI schema: no server errors, no answer that breaks the schema.
 
-Every operation in /schema/openapi.json is exercised (ingest, OTLP, read, and whatever else is served,
-webhooks included once they are) with schema-valid and schema-invalid input, a bounded number of
-examples each, against the real service on a real PostgreSQL.
+Every operation in /schema/openapi.json is exercised (ingest, OTLP, the read API's query parameters,
+webhooks, and whatever else is served) with schema-valid and schema-invalid input, a bounded number of
+examples each, against the real service on a real PostgreSQL: authenticated as the schema says (the ingest
+key for ingest and OTLP, a tenant read token for the read API), which negative examples then break.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from tests.support.server import RunningLedger
 
 EXAMPLES = 60
 TENANT = "t_fuzz"
+READ_PATHS = {"/api/billing/usage/summary", "/api/billing/usage/events", "/api/billing/usage/events.csv"}
 # Operations whose handlers document every answer they give (see ledger_service/api/openapi.py).
-FULLY_DOCUMENTED = {"/api/usage/events", "/v1/traces", "/healthz", "/readyz"}
+FULLY_DOCUMENTED = {"/api/usage/events", "/v1/traces", "/healthz", "/readyz", *READ_PATHS}
 
 
 def seed(ledger: RunningLedger) -> None:
@@ -41,10 +43,15 @@ def seed(ledger: RunningLedger) -> None:
     assert httpx.post(f"{ledger.url}/api/usage/events", json=body, headers=headers).status_code == 200
 
 
-def auth_for(path: str, ledger: RunningLedger) -> dict[str, str]:
-    if path.startswith("/api/billing/"):
+def auth_for(operation: APIOperation[Any, Any, Any, Any], ledger: RunningLedger) -> dict[str, str]:
+    """The credential the operation's security scheme names (none for the probes and webhooks)."""
+    schemes = {name for requirement in operation.definition.raw.get("security", []) for name in requirement}
+    if schemes == {"readToken"}:
         return {"Authorization": f"Bearer {token_for(ledger.settings, TENANT)}"}
-    return {"Authorization": f"Bearer {TEST_INGEST_KEY}"}
+    if schemes == {"ingestKey"}:
+        return {"Authorization": f"Bearer {TEST_INGEST_KEY}"}
+    assert not schemes, (operation.path, schemes)
+    return {}
 
 
 def fuzz(operation: APIOperation[Any, Any, Any, Any], mode: GenerationMode, ledger: RunningLedger) -> Counter[int]:
@@ -52,7 +59,7 @@ def fuzz(operation: APIOperation[Any, Any, Any, Any], mode: GenerationMode, ledg
     checks = [not_a_server_error, response_schema_conformance]
     if operation.path in FULLY_DOCUMENTED:
         checks += [status_code_conformance, content_type_conformance]
-    headers = auth_for(operation.path, ledger)
+    headers = auth_for(operation, ledger)
     statuses: Counter[int] = Counter()
 
     @given(operation.as_strategy(generation_mode=mode))
@@ -83,6 +90,9 @@ def test_every_served_operation_answers_within_its_schema(ledger: RunningLedger,
         except Exception as exc:  # collect every operation's failure, not only the first
             failures[f"{operation.method.upper()} {operation.path}"] = f"{type(exc).__name__}: {exc}"[:3000]
     print(mode.value, {path: dict(statuses) for path, statuses in answers.items()})
-    # The schema gave the generator real work: many distinct ingest bodies reached the service.
+    # The schema gave the generator real work: many distinct ingest bodies reached the service, and the read
+    # parameters were varied both ways: answered (the read token works) and refused with a 400.
     assert sum(answers["/api/usage/events"].values()) >= EXAMPLES // 2, answers
+    for path in READ_PATHS:
+        assert answers[path][200] and answers[path][400], (path, answers[path])
     assert not failures, "\n\n".join(f"{name}:\n{text}" for name, text in failures.items())

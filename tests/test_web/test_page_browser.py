@@ -12,7 +12,7 @@ import pytest
 
 from ledger_service.tokens import mint_read_token
 from tests.test_web import seed
-from tests.test_web.browser import CHROMIUM, FLAGS, TIMEOUT_MS, clean_url, require_chromium
+from tests.test_web.browser import TIMEOUT_MS, clean_url, launched
 from tests.test_web.conftest import Site
 
 if TYPE_CHECKING:
@@ -21,15 +21,8 @@ if TYPE_CHECKING:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, timeout=TIMEOUT_MS * 4)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launched() as chromium:
+        yield chromium
 
 
 def new_context(browser: Browser, *, javascript: bool = True) -> BrowserContext:

@@ -174,3 +174,33 @@ def test_an_edited_cursor_is_a_400_page_not_a_crash(acme: httpx.Client) -> None:
     assert response.status_code == 400
     assert find(response.text, "div", role="alert") and "cursor:" in response.text
     assert not rows(response.text)
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        (
+            {"from": "0001-01-01", "to": "0001-01-02", "tz": "Etc/GMT-14"},
+            "from: 0001-01-01 in Etc/GMT-14 begins before",
+        ),
+        ({"from": "9999-12-31", "to": "9999-12-31", "tz": "America/New_York"}, "to: 9999-12-31 in America/New_York"),
+        ({"to": "0001-01-05"}, "to: 0001-01-05 leaves no room for 30 days before it"),
+    ],
+)
+def test_dates_past_the_calendar_are_a_400_page_naming_the_date(
+    acme: httpx.Client, query: dict[str, str], says: str
+) -> None:
+    for path in (PAGE, f"{PAGE}/events.csv"):
+        response = acme.get(path, params=query)
+        assert response.status_code == 400, (path, response.text[:300])
+        assert response.headers["content-type"].startswith("text/html")
+        assert says in response.text and not rows(response.text)
+
+
+def test_days_at_the_end_of_the_calendar_are_shown_empty(acme: httpx.Client) -> None:
+    query = {"from": "9999-12-30", "to": "9999-12-30", "tz": "Pacific/Kiritimati"}
+    page = acme.get(PAGE, params=query)
+    assert page.status_code == 200, page.text[:300]
+    assert not rows(page.text)
+    export = acme.get(f"{PAGE}/events.csv", params=query)
+    assert export.status_code == 200 and list(csv.DictReader(io.StringIO(export.text))) == []
