@@ -15,6 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
+from pydantic import ValidationError
+
 from ledger_service.settings import DEV_INGEST_KEY, Settings
 
 _DESCRIPTION = """\
@@ -155,7 +157,11 @@ def _print_token(settings: Settings, tenant: str, ttl_text: str | None, page: st
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # a setting is missing, malformed or too weak: say which, without a traceback
+        print(f"usage-ledger: the settings are not usable:\n{exc}", file=sys.stderr)
+        return 2
     host = args.host if getattr(args, "host", None) else settings.host
     port = args.port if getattr(args, "port", None) else settings.port
     if args.command == "token":

@@ -23,7 +23,8 @@ def app_settings(connection: ASGIConnection[Any, Any, Any, Any]) -> Settings:
     return settings
 
 
-def require_ingest_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def require_ingest_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # A coroutine: Litestar runs a plain-function guard in a worker thread, a hop every request would pay.
     settings = app_settings(connection)
     token = bearer_token(connection)
     if token is None:

@@ -11,10 +11,10 @@ from litestar.params import RawBody
 
 from ledger_service.api.auth import require_ingest_key
 from ledger_service.api.media import require_json
-from ledger_service.api.offload import sized
 from ledger_service.api.openapi import IngestOperation
 from ledger_service.ingest.json_batch import decode_events, report
 from ledger_service.ingest.service import IngestService
+from ledger_service.offload import sized
 from usage_ledger_contract.wire import IngestReport
 
 

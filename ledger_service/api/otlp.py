@@ -20,11 +20,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from ledger_service.api.auth import require_ingest_key
 from ledger_service.api.media import body_too_large, media_type
-from ledger_service.api.offload import sized
 from ledger_service.api.openapi import OtlpOperation
 from ledger_service.errors import BadRequestError, LedgerError, PayloadTooLargeError, UnsupportedMediaTypeError
 from ledger_service.ingest.otlp import OtlpFormat, decode_request, encode_message, ingest_traces
 from ledger_service.ingest.service import IngestService
+from ledger_service.offload import sized
 from ledger_service.settings import Settings
 
 log = logging.getLogger(__name__)

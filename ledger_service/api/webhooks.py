@@ -28,10 +28,10 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from ledger_service.api.media import require_media
-from ledger_service.api.offload import off_loop
 from ledger_service.api.openapi import WebhookOperation
 from ledger_service.api.unverified import BodyBudget
 from ledger_service.ingest.webhooks import TwilioHook, TwilioRequest, WebhookResult, WebhookService
+from ledger_service.offload import off_loop
 from ledger_service.settings import Settings
 from usage_ledger_contract.webhooks import sendgrid as sendgrid_hooks
 from usage_ledger_contract.webhooks import twilio as twilio_hooks

@@ -15,6 +15,7 @@ and carry no `usage` event: the `usage.*` attributes they lack are derived from 
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from ledger_service.errors import BadRequestError
 from ledger_service.ingest.json_batch import decode_json_body
 from ledger_service.ingest.model import EventRejected, rejected_by_msgspec
-from ledger_service.ingest.service import IngestService
+from ledger_service.ingest.service import INLINE_EVENTS, IngestService
+from ledger_service.offload import off_loop
 from usage_ledger_contract import attributes as usage
 from usage_ledger_contract import fields
 from usage_ledger_contract.fields import Field
@@ -330,7 +332,10 @@ async def ingest_traces(
     service: IngestService, request: ExportTraceServiceRequest, max_batch_events: int
 ) -> ExportTraceServiceResponse:
     """Store the request's usage records; rejected ones are reported in partial_success."""
-    records = extract_usage(request)
+    # Walking every span of a large export is CPU work: off the event loop unless the export is small.
+    spans = sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
+    extract = functools.partial(extract_usage, request)
+    records = extract() if spans <= INLINE_EVENTS else await off_loop(extract)
     rejected: list[tuple[UsageRecord, EventRejected]] = []
     # A Collector batch may hold more records than one ingest batch allows; a 413 would make it drop them.
     for start in range(0, len(records), max_batch_events):
