@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from litestar.enums import ParamType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
     Example,
@@ -27,6 +28,8 @@ from litestar.openapi.spec import (
     OpenAPIResponse,
     OpenAPIType,
     Operation,
+    Parameter,
+    Reference,
     RequestBody,
     Schema,
     SecurityRequirement,
@@ -194,6 +197,72 @@ class WebhookOperation(Operation):
 
     def __post_init__(self) -> None:
         self.responses = {**(self.responses or {}), **_errors(_WEBHOOK_ERRORS)}
+
+
+def _strings(*names: str) -> dict[str, Schema | Reference]:
+    return {name: Schema(type=_STRING) for name in names}
+
+
+def _query(name: str, description: str) -> Parameter:
+    return Parameter(
+        name=name, param_in=ParamType.QUERY, required=False, schema=Schema(type=_STRING), description=description
+    )
+
+
+@dataclass
+class TwilioWebhookOperation(WebhookOperation):
+    """Twilio's form post in, TwiML out; the query parameters are part of the URL Twilio signs."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        fields_read = _strings(
+            "MessageSid",
+            "SmsSid",
+            "CallSid",
+            "AccountSid",
+            "From",
+            "To",
+            "NumSegments",
+            "NumMedia",
+            "CallStatus",
+            "CallDuration",
+            "Direction",
+            "Digits",
+        )
+        form = Schema(type=OpenAPIType.OBJECT, properties=fields_read, additional_properties=True)
+        self.request_body = RequestBody(
+            required=True,
+            description="Twilio's webhook parameters, as Twilio posts them (the ones the ledger reads are listed)",
+            content={"application/x-www-form-urlencoded": OpenAPIMediaType(schema=form)},
+        )
+        self.parameters = [
+            *(self.parameters or []),
+            _query("step", "IVR: the step's name in the usage key (ivr endpoint only)"),
+            _query("visit", "IVR: tells apart visits of one step in one call (ivr endpoint only)"),
+            _query("next", "sms and ivr: an http(s) URL the TwiML answer redirects Twilio to"),
+        ]
+        twiml = Schema(type=_STRING, description="TwiML: an empty <Response/> or a <Redirect>")
+        ok = OpenAPIResponse(description="TwiML", content={"application/xml": OpenAPIMediaType(schema=twiml)})
+        self.responses = {**(self.responses or {}), "200": ok}
+
+
+@dataclass
+class SendGridWebhookOperation(WebhookOperation):
+    """SendGrid's Signed Event Webhook: a JSON array of events, signed over timestamp + body."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        event = Schema(
+            type=OpenAPIType.OBJECT,
+            properties=_strings("event", "sg_message_id", "sg_event_id", "usage_tenant_id", "usage_recorded_at_send")
+            | {"timestamp": Schema(type=OpenAPIType.INTEGER, description="Unix seconds")},
+            additional_properties=True,
+        )
+        self.request_body = RequestBody(
+            required=True,
+            description="The events SendGrid batches; only `processed` ones not billed at send time are usage",
+            content={"application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.ARRAY, items=event))},
+        )
 
 
 @dataclass

@@ -28,7 +28,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from ledger_service.api.media import require_media
-from ledger_service.api.openapi import WebhookOperation
+from ledger_service.api.openapi import SendGridWebhookOperation, TwilioWebhookOperation
 from ledger_service.api.unverified import BodyBudget
 from ledger_service.ingest.webhooks import TwilioHook, TwilioRequest, WebhookResult, WebhookService
 from ledger_service.offload import off_loop
@@ -108,7 +108,7 @@ async def _twilio(
     status_code=200,
     guards=[twilio_headers],
     request_max_body_size=TWILIO_MAX_BODY_BYTES,
-    operation_class=WebhookOperation,
+    operation_class=TwilioWebhookOperation,
     summary="Twilio message → sms_inbound/mms",
 )
 async def twilio_sms(
@@ -126,7 +126,7 @@ async def twilio_sms(
     status_code=200,
     guards=[twilio_headers],
     request_max_body_size=TWILIO_MAX_BODY_BYTES,
-    operation_class=WebhookOperation,
+    operation_class=TwilioWebhookOperation,
     summary="Twilio call status → call_in / call_minutes",
 )
 async def twilio_voice_status(
@@ -144,7 +144,7 @@ async def twilio_voice_status(
     status_code=200,
     guards=[twilio_headers],
     request_max_body_size=TWILIO_MAX_BODY_BYTES,
-    operation_class=WebhookOperation,
+    operation_class=TwilioWebhookOperation,
     summary="Twilio IVR step → ivr",
 )
 async def twilio_ivr(
@@ -162,7 +162,7 @@ async def twilio_ivr(
     status_code=200,
     guards=[sendgrid_headers],
     request_max_body_size=SENDGRID_MAX_BODY_BYTES,
-    operation_class=WebhookOperation,
+    operation_class=SendGridWebhookOperation,
     summary="SendGrid Signed Event Webhook → email_sent for sends not recorded at send time",
 )
 async def sendgrid_events(request: Request[Any, Any, Any], hooks: NamedDependency[WebhookService]) -> WebhookResult:
