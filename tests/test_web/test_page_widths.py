@@ -148,3 +148,18 @@ def test_the_keyboard_reaches_every_control_in_order(page: Page, site: Site) -> 
     ]
     assert tags.count("SUMMARY") >= 25 + 1  # every event, and the charts' "Daily values"
     assert reached[-1]["rel"] == "next"  # and on to the next page
+
+
+def test_at_the_narrowest_width_nothing_scrolls_sideways_with_every_event_open(browser: Browser, site: Site) -> None:
+    """WCAG 2.1's reflow width, 320 CSS px, with every detail open (ids and long values wrap)."""
+    context = new_context(browser, width=320)
+    try:
+        page = context.new_page()
+        for query in ("", "&source=openai&tz=Asia/Kathmandu"):
+            sign_in(page, site.link(seed.ACME, query), site.url)
+            for summary in page.locator("ol.events summary").all():
+                summary.click()
+            assert page.locator("ol.events details[open]").count() == len(event_rows(page)) > 0
+            assert horizontal_overflow(page) == 0, query
+    finally:
+        context.close()
