@@ -36,4 +36,4 @@ def ticks(peak: int, bottom: float, height: float, most: int = 4) -> list[Tick]:
     """Ticks from 0 to scale_top(peak), as y positions in a plot whose baseline is at `bottom`."""
     step = nice_step(max(peak, 1), most)
     top = scale_top(peak, most)
-    return [Tick(v, round(bottom - height * v / top, 2), compact(v)) for v in range(0, top + 1, step)]
+    return [Tick(v, round(bottom - height * v / top, 2), compact(v, top)) for v in range(0, top + 1, step)]

@@ -42,14 +42,22 @@ def amount(n: int, unit: str, unit_plural: str) -> str:
     return f"{n:,} {unit if n == 1 else unit_plural}"
 
 
-def compact(n: int) -> str:
-    """A tick label short enough for a chart's axis: 950, 9,500, 95k, 1.2M (exact values are in the tables)."""
-    if n < 10_000:
+def compact(n: int, scale: int | None = None) -> str:
+    """A tick label short enough for a chart's axis: 950, 9,500, 95k, 1.2M (exact values are in the tables).
+
+    `scale` (the axis' top value) makes every label of one axis alike: 0, 5k, 10k, 15k, not 5,000 next to 10k.
+    """
+    top = max(n, scale or 0)
+    if top < 10_000:
         return f"{n:,}"
-    if n < 1_000_000:
-        return f"{n / 1000:.0f}k" if n % 1000 == 0 or n >= 100_000 else f"{n / 1000:.1f}k".replace(".0k", "k")
-    millions = n / 1_000_000
-    return f"{millions:.0f}M" if n % 1_000_000 == 0 else f"{millions:.1f}M".replace(".0M", "M")
+    if top < 1_000_000:
+        return _short(n / 1000, "k")
+    return _short(n / 1_000_000, "M")
+
+
+def _short(value: float, suffix: str) -> str:
+    # Two decimals at most (a tick of 1,250,000 is 1.25M), none that are zeros.
+    return "0" if value == 0 else f"{value:.2f}".rstrip("0").rstrip(".") + suffix
 
 
 def duration_text(seconds: int) -> str:

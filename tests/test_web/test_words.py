@@ -81,4 +81,5 @@ def test_one_date_format_and_short_axis_numbers() -> None:
         "1M",
         "2.5M",
     ]
+    assert [t.label for t in ticks(19_000, 100.0, 100.0)] == ["0", "5k", "10k", "15k", "20k"]  # alike on one axis
     assert [duration_text(s) for s in (45, 205, 3720)] == ["45 s", "3 min 25 s", "1 h 2 min"]
