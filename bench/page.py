@@ -79,7 +79,7 @@ def measure_browser(url: str, token: str, loads: int, screenshot: Path) -> dict[
                 out[f"page_{name}"] = percentiles(page_loads(page, f"{url}{PAGE}{query}", loads))
             page.goto(f"{url}{PAGE}")
             page.screenshot(path=str(screenshot), full_page=True)
-            out["rows_on_page"] = page.locator("table.events tbody tr[data-id]").count()
+            out["rows_on_page"] = page.locator("ol.events li.event").count()
             return out
         finally:
             browser.close()

@@ -123,6 +123,11 @@ def _print_demo_urls(settings: Settings, host: str, port: int, stored: dict[str,
     print("  usage page (sign-in links valid for a day):")
     for tenant in stored:
         print(f"    {tenant:<12} {_page_link(settings, base, tenant, timedelta(days=1))}")
+    if not settings.trace_url_template:
+        # The demo's trace ids are made up (no trace was ever sent), so it links nowhere: a trace UI would
+        # only answer "not found". The page shows each event's trace id whole, selected with one click.
+        print("  traces:     each event's details show its trace id; to link rows to a trace UI, set")
+        print("              LEDGER_TRACE_URL_TEMPLATE, e.g. http://localhost:16686/trace/{trace_id} (Jaeger)")
     sys.stdout.flush()
 
 

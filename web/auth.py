@@ -8,6 +8,7 @@ the history or a bookmark.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,8 +53,50 @@ def forget(request: Request[Any, Any, Any]) -> Cookie:
 def tenant_from_cookie(request: Request[Any, Any, Any], settings: Settings) -> str:
     token = request.cookies.get(COOKIE_NAME)
     if not token:
-        raise UnauthorizedError("no read token: open Usage from your account's billing settings to get a fresh link")
+        raise UnauthorizedError(NOT_SIGNED_IN)
     return verify_read_token(settings.secret_key.get_secret_value(), token).tenant_id
+
+
+def signed_in_tenant(request: Request[Any, Any, Any], settings: Settings) -> str | None:
+    """The tenant of a valid cookie, or None: a bad link then does not end a session that still holds."""
+    try:
+        return tenant_from_cookie(request, settings)
+    except UnauthorizedError:
+        return None
+
+
+NOT_SIGNED_IN = "not signed in: the request has no usage link and no session"
+# What to do, in words that hold for any host app: this service cannot know where the app keeps the link.
+_GET_A_LINK = "Go back to the app where you manage your account and open your usage from there; it signs you in."
+
+
+@dataclass(frozen=True, slots=True)
+class SignInProblem:
+    """What a 401 page says: what happened, what to do, and the reason as the service logged it."""
+
+    heading: str
+    advice: str
+    reason: str
+    signed_in_as: str | None = None  # a bad link, with a session that still holds: it stays
+    continue_url: str | None = None
+
+
+def sign_in_problem(error: UnauthorizedError, *, via_link: bool) -> SignInProblem:
+    reason = error.message
+    if reason == NOT_SIGNED_IN:
+        return SignInProblem("Sign in to see your usage", f"This page opens from a sign-in link. {_GET_A_LINK}", reason)
+    if "expired" in reason and via_link:
+        return SignInProblem("This usage link has expired", f"Links work for a limited time. {_GET_A_LINK}", reason)
+    if "expired" in reason:
+        advice = f"A session lasts as long as the link that began it. {_GET_A_LINK}"
+        return SignInProblem("Your session has ended", advice, reason)
+    if via_link:
+        return SignInProblem(
+            "This usage link does not work",
+            f"It may have been cut short when it was copied, or changed. {_GET_A_LINK}",
+            reason,
+        )
+    return SignInProblem("Please sign in again", f"Your session could not be confirmed. {_GET_A_LINK}", reason)
 
 
 def _seconds_left(grant: ReadGrant) -> int:

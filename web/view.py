@@ -1,64 +1,22 @@
-"""What the usage page shows, computed from the read service's models; the templates only lay it out."""
+"""What the usage page shows, computed from the read service's models; the templates only lay it out.
+
+Every name a person reads comes from the catalog (usage_ledger_contract.catalog): the same label and unit
+words the read API returns and the docs list. The raw identifiers stay available to engineers, in a
+tooltip and in each event's details.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
+from datetime import date
 
-from ledger_service.read.model import EventsPage, UsageEvent, UsageSummary
-from usage_ledger_contract.catalog import SOURCE_NAMES, Catalog
-from web.chart import Chart, amount, build_chart
-from web.query import PageLinks, PageQuery, csv_url, newest_url, next_url, previous_url
-
-# Offered in the time zone menu; any other IANA zone works in the URL and is added to the menu.
-COMMON_ZONES = (
-    "UTC",
-    "America/Los_Angeles",
-    "America/Denver",
-    "America/Chicago",
-    "America/New_York",
-    "America/Sao_Paulo",
-    "Europe/London",
-    "Europe/Berlin",
-    "Europe/Helsinki",
-    "Africa/Johannesburg",
-    "Asia/Dubai",
-    "Asia/Kolkata",
-    "Asia/Kathmandu",
-    "Asia/Singapore",
-    "Asia/Tokyo",
-    "Australia/Sydney",
-    "Pacific/Auckland",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class FilterForm:
-    """The form's current values as the user typed them, so a rejected value is shown back, not lost."""
-
-    source: str = ""
-    event_type: str = ""
-    from_: str = ""
-    to: str = ""
-    tz: str = "UTC"
-    sources: tuple[str, ...] = SOURCE_NAMES
-    # (source, [(event_type, unit)]) for <optgroup>s: the registry, so every type can be chosen before it has usage.
-    event_types: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
-    zones: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    id: str
-    time_iso: str
-    time_text: str
-    source: str
-    event_type: str
-    units: str
-    trace_id: str | None
-    trace_url: str | None
+from ledger_service.read.model import EventsPage, UsageSeries, UsageSummary
+from usage_ledger_contract.catalog import Catalog, EventType, source
+from web.chart import Chart, build_chart
+from web.events import EventRow, event_row
+from web.overview import Overview, build_overview
+from web.query import PageLinks, PageQuery, csv_url, first_row, newest_url, next_url, previous_url, type_url
+from web.text import count, period_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,33 +27,55 @@ class Pager:
 
 
 @dataclass(frozen=True, slots=True)
+class TotalRow:
+    source: str
+    event_type: str
+    label: str
+    identifier: str  # "twilio · sms_outbound", for engineers
+    amount: str
+    units: int
+    events: int
+
+
+@dataclass(frozen=True, slots=True)
+class TotalsGroup:
+    source: str
+    label: str  # "SMS & calls"
+    provider: str  # "Twilio"
+    rows: list[TotalRow]
+
+    @property
+    def events(self) -> int:
+        return sum(r.events for r in self.rows)  # events, not units: like added to like
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A filter set aside (an event type of another source than the one chosen), and the way to it."""
+
+    text: str
+    link_text: str
+    href: str
+
+
+@dataclass(frozen=True, slots=True)
 class UsageView:
     tenant: str
     first: date
     last: date
+    period: str  # "3 Nov 2025 - 2 Dec 2025", with an en dash
     zone: str
+    scope: str  # what is shown: "all usage", "Email", "Outbound SMS"
     filtered: bool
+    total_events: int
+    overview: Overview
     charts: list[Chart]
-    rows: list[Row]
+    totals: list[TotalsGroup]
+    rows: list[EventRow]
+    showing: str  # "Showing 1-25 of 97 events", with an en dash
     pager: Pager
     csv_url: str
-
-
-def filter_form(params: Mapping[str, str], catalog: Catalog) -> FilterForm:
-    tz = params.get("tz") or "UTC"
-    grouped: dict[str, list[tuple[str, str]]] = {}
-    for entry in sorted(catalog, key=lambda e: (e.source, e.name)):
-        grouped.setdefault(entry.source, []).append((entry.name, entry.unit))
-    zones = list(COMMON_ZONES) if tz in COMMON_ZONES else [tz, *COMMON_ZONES]
-    return FilterForm(
-        source=params.get("source", ""),
-        event_type=params.get("eventType", ""),
-        from_=params.get("from", ""),
-        to=params.get("to", ""),
-        tz=tz,
-        event_types=[(s, grouped[s]) for s in SOURCE_NAMES if s in grouped],
-        zones=zones,
-    )
+    notice: Notice | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,49 +91,78 @@ def usage_view(tenant: str, query: PageQuery, summary: UsageSummary, page: Event
     # The catalog's order (twilio, sendgrid, openai, ...), the same as the filter menu's.
     order = {(e.source, e.name): n for n, e in enumerate(ctx.catalog)}
     series = sorted(summary.series, key=lambda s: order.get((s.source, s.event_type), len(order)))
-    charts = [build_chart(s, _description(ctx.catalog, s.source, s.event_type)) for s in series]
-    rows = [_row(e, query.zone, ctx.trace_url_template) for e in page.events]
+    charts = [build_chart(s, _entry(ctx.catalog, s), _source_label(s.source)) for s in series]
+    rows = [event_row(e, query.zone, ctx.trace_url_template, ctx.catalog) for e in page.events]
     links = ctx.links
     pager = Pager(
         previous_url(links, query),
         next_url(links, query, page.next_cursor),
         newest_url(links, query) if query.cursor else None,
     )
-    filtered = bool(query.source or query.event_type or query.from_param or query.to_param)
-    csv = csv_url(links, query)
-    return UsageView(tenant, query.first, query.last, query.zone.key, filtered, charts, rows, pager, csv)
-
-
-def _description(catalog: Catalog, source: str, event_type: str) -> str:
-    entry = catalog.get(source, event_type)
-    return entry.description if entry else ""
-
-
-_EN_DASH = "\u2013"
-
-
-def date_range_text(first: date, last: date) -> str:
-    start = f"{first.day} {first:%b}" if first.year == last.year else f"{first.day} {first:%b %Y}"
-    return f"{start} {_EN_DASH} {last.day} {last:%b %Y}"
-
-
-def _row(event: UsageEvent, zone: ZoneInfo, trace_url_template: str | None) -> Row:
-    local = event.occurred_at.astimezone(zone)
-    trace_url = None
-    if trace_url_template and event.trace_id:
-        # replace, not str.format: the template is an operator's URL and may hold other braces.
-        trace_url = trace_url_template.replace("{trace_id}", event.trace_id)
-    return Row(
-        id=str(event.id),
-        time_iso=event.occurred_at.isoformat(),
-        time_text=_time_text(local),
-        source=event.source,
-        event_type=event.event_type,
-        units=amount(event.units, event.unit),
-        trace_id=event.trace_id,
-        trace_url=trace_url,
+    return UsageView(
+        tenant=tenant,
+        first=query.first,
+        last=query.last,
+        period=period_text(query.first, query.last),
+        zone=query.zone.key,
+        scope=scope_text(query, ctx.catalog),
+        filtered=bool(query.source or query.event_type or query.from_param or query.to_param),
+        total_events=summary.total_events,
+        overview=build_overview(summary),
+        charts=charts,
+        totals=_totals(charts),
+        rows=rows,
+        showing=showing_text(first_row(query), len(rows), summary.total_events),
+        pager=pager,
+        csv_url=csv_url(links, query),
+        notice=_notice(query, ctx),
     )
 
 
-def _time_text(local: datetime) -> str:
-    return f"{local:%Y-%m-%d %H:%M:%S} {local:%Z}"
+def showing_text(first: int | None, shown: int, total: int) -> str:
+    """ "Showing 26-50 of 97 events" (an en dash); without the position when it is not known or does not add up."""
+    noun = "event" if total == 1 else "events"
+    if first is None or first + shown - 1 > total or not shown:
+        return f"Showing {count(shown)} of {count(total)} {noun}"
+    return f"Showing {count(first)}\u2013{count(first + shown - 1)} of {count(total)} {noun}"
+
+
+def scope_text(query: PageQuery, catalog: Catalog) -> str:
+    if query.event_type:
+        entry = next((t for t in catalog.types_of(query.source) if t.name == query.event_type), None)
+        return entry.label if entry else query.event_type
+    return _source_label(query.source) if query.source else "all usage"
+
+
+def _source_label(name: str) -> str:
+    found = source(name)
+    return found.label if found else name
+
+
+def _entry(catalog: Catalog, series: UsageSeries) -> EventType:
+    known = catalog.get(series.source, series.event_type)
+    return known or EventType(series.source, series.event_type, series.unit, series.label, "", series.unit_plural)
+
+
+def _totals(charts: list[Chart]) -> list[TotalsGroup]:
+    groups: dict[str, TotalsGroup] = {}
+    for c in charts:
+        found = source(c.source)
+        group = groups.setdefault(
+            c.source, TotalsGroup(c.source, c.source_label, found.provider if found else c.source, [])
+        )
+        identifier = f"{c.source} \N{MIDDLE DOT} {c.event_type}"
+        group.rows.append(TotalRow(c.source, c.event_type, c.label, identifier, c.total, c.total_units, c.total_events))
+    return list(groups.values())
+
+
+def _notice(query: PageQuery, ctx: ViewContext) -> Notice | None:
+    if query.dropped_type is None:
+        return None
+    entry = next(t for t in ctx.catalog if t.name == query.dropped_type)
+    chosen = _source_label(query.source or "")
+    return Notice(
+        text=f"{entry.label} is not a kind of {chosen} usage, so this shows all {chosen} usage.",
+        link_text=f"Show {entry.label} ({_source_label(entry.source)}) instead",
+        href=type_url(ctx.links, query, entry.source, entry.name),
+    )

@@ -20,13 +20,19 @@ class Totals(msgspec.Struct, frozen=True):
 
 
 class UsageSeries(msgspec.Struct, rename="camel", frozen=True):
-    """One (source, eventType) with its unit: units are only ever summed within a series."""
+    """One (source, eventType) with its unit: units are only ever summed within a series.
+
+    `label` and `unitPlural` are the catalog's words, the ones the usage page shows ("Outbound SMS",
+    "segments"), so an API client can show the same.
+    """
 
     source: str
     event_type: str
     unit: str
     totals: Totals
     days: list[DayUsage]
+    label: str
+    unit_plural: str
 
 
 class UsageSummary(msgspec.Struct, rename="camel", frozen=True):
@@ -35,6 +41,9 @@ class UsageSummary(msgspec.Struct, rename="camel", frozen=True):
     from_: date = msgspec.field(name="from")
     to: date
     series: list[UsageSeries]
+    # Ledger rows in the window: /events lists exactly this many for the same window and filters (the
+    # local days as instants). Counting rows is adding like to like, unlike adding the series' units.
+    total_events: int
 
 
 class UsageEvent(msgspec.Struct, rename="camel", frozen=True):
@@ -47,6 +56,8 @@ class UsageEvent(msgspec.Struct, rename="camel", frozen=True):
     created_at: datetime
     metadata: msgspec.Raw  # the stored JSON object, as stored
     trace_id: str | None
+    label: str  # the catalog's words, as in UsageSeries
+    unit_plural: str
 
 
 class EventsPage(msgspec.Struct, rename="camel", frozen=True):

@@ -27,17 +27,32 @@ from ledger_service.storage.usage_read import (
     SummaryWindow,
     UsageReadRepository,
 )
-from usage_ledger_contract.catalog import Catalog
+from usage_ledger_contract.catalog import Catalog, EventType
 
-CSV_COLUMNS = ("id", "source", "eventType", "unit", "units", "occurredAt", "createdAt", "traceId", "metadata")
+# The JSON event's fields, in this order; the catalog's words last, so columns that came before keep their place.
+CSV_COLUMNS = (
+    "id",
+    "source",
+    "eventType",
+    "unit",
+    "units",
+    "occurredAt",
+    "createdAt",
+    "traceId",
+    "metadata",
+    "label",
+    "unitPlural",
+)
 _CSV_CHUNK_ROWS = 1000
 # Sorts after every real id, so the first page starts "after" (infinity, this) = at the newest row.
 _MAX_UUID = UUID(int=(1 << 128) - 1)
 
 
-def unit_of(catalog: Catalog, source: str, event_type: str) -> str:
-    entry = catalog.get(source, event_type)
-    return entry.unit if entry else "unknown"
+def words_of(catalog: Catalog, source: str, event_type: str) -> EventType:
+    """The catalog's entry; for a type it no longer has (stored rows outlive a removed declaration), the
+    identifier as its label and "unknown" as its unit."""
+    known = catalog.get(source, event_type)
+    return known or EventType(source, event_type, "unknown", event_type, unit_plural="unknown")
 
 
 class ReadService:
@@ -62,12 +77,14 @@ class ReadService:
         window = SummaryWindow(starts, end, request.source, request.event_type)
         rows = await self._repository.summary(tenant_id, window)
         dates = [request.first + timedelta(days=n) for n in range(len(starts))]
+        series = build_series(self.catalog, rows, dates)
         return UsageSummary(
             tenant_id=tenant_id,
             timezone=request.zone.key,
             from_=request.first,
             to=request.last,
-            series=build_series(self.catalog, rows, dates),
+            series=series,
+            total_events=sum(s.totals.events for s in series),
         )
 
     async def events(self, tenant_id: str, request: EventsRequest) -> EventsPage:
@@ -131,21 +148,25 @@ def build_series(catalog: Catalog, rows: list[SummaryRow], dates: list[date]) ->
         by_day = {r.day: (r.units, r.events) for r in items}
         days = [DayUsage(d, *by_day.get(i, (0, 0))) for i, d in enumerate(dates, start=1)]
         totals = Totals(units=sum(r.units for r in items), events=sum(r.events for r in items))
-        series.append(UsageSeries(source, event_type, unit_of(catalog, source, event_type), totals, days))
+        words = words_of(catalog, source, event_type)
+        series.append(UsageSeries(source, event_type, words.unit, totals, days, words.label, words.units_label))
     return series
 
 
 def to_event(catalog: Catalog, record: EventRecord) -> UsageEvent:
+    words = words_of(catalog, record.source, record.event_type)
     return UsageEvent(
         id=record.id,
         source=record.source,
         event_type=record.event_type,
-        unit=unit_of(catalog, record.source, record.event_type),
+        unit=words.unit,
         units=record.units,
         occurred_at=record.occurred_at,
         created_at=record.created_at,
         metadata=msgspec.Raw(record.metadata.encode()),
         trace_id=record.trace_id,
+        label=words.label,
+        unit_plural=words.units_label,
     )
 
 
@@ -162,6 +183,8 @@ def csv_fields(event: UsageEvent) -> tuple[object, ...]:
         text(event.created_at),
         event.trace_id or "",
         bytes(event.metadata).decode(),
+        event.label,
+        event.unit_plural,
     )
 
 

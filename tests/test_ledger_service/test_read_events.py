@@ -100,6 +100,8 @@ def test_each_row_carries_its_fields(ledger: RunningLedger, client: httpx.Client
         "occurredAt": at.isoformat().replace("+00:00", "Z"),
         "metadata": {"gen_ai.request.model": "gpt-4o-mini", "n": [1, 2]},
         "traceId": "ab" * 16,
+        "label": "AI replies",  # the catalog's words, as the usage page shows them
+        "unitPlural": "tokens",
     }
 
 

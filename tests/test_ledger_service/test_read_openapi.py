@@ -122,7 +122,8 @@ def test_the_csv_is_documented_as_text_csv_and_the_pages_as_their_models(schema:
     assert ",".join(CSV_COLUMNS) in csv["description"]
     summary = paths["/api/billing/usage/summary"]["get"]["responses"]["200"]["content"]["application/json"]
     page = paths["/api/billing/usage/events"]["get"]["responses"]["200"]["content"]["application/json"]
-    assert set(resolve(schema, summary["schema"])["properties"]) == {"tenantId", "timezone", "from", "to", "series"}
+    summary_fields = {"tenantId", "timezone", "from", "to", "series", "totalEvents"}
+    assert set(resolve(schema, summary["schema"])["properties"]) == summary_fields
     assert set(resolve(schema, page["schema"])["properties"]) == {"events", "nextCursor"}
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from pydantic import SecretStr
@@ -15,6 +16,10 @@ from ledger_service.tokens import mint_read_token
 from tests.support.postgres import fresh_database
 from tests.support.server import RunningLedger, start_ledger
 from tests.test_web import seed
+from tests.test_web.browser import launched
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 INGEST_KEY = "web-test-ingest-key"
 
@@ -58,3 +63,14 @@ def artifacts() -> Path:
     path = Path(__file__).resolve().parents[2] / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="package")
+def browser(site: Site) -> Iterator[Browser]:
+    """One headless Chromium for the package's browser tests (each test opens its own context).
+
+    After `site`: Playwright's sync API keeps an event loop running on this thread, and the site's set-up and
+    tear-down (asyncio.run) need it free.
+    """
+    with launched() as chromium:
+        yield chromium

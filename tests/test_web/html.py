@@ -29,8 +29,8 @@ def find(html: str, tag: str, **attrs: str) -> list[dict[str, str]]:
 
 
 def rows(html: str) -> list[dict[str, str]]:
-    """The events table's rows (each <tr data-id=...>)."""
-    return [a for t, a in start_tags(html) if t == "tr" and "data-id" in a]
+    """The events list's rows (each <li class="event" data-id=...>)."""
+    return [a for t, a in start_tags(html) if t == "li" and "data-id" in a]
 
 
 def link(html: str, rel: str) -> str | None:

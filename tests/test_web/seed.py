@@ -13,6 +13,8 @@ import httpx
 
 ACME, OTHER, EMPTY = "t_acme", "t_other", "t_empty"
 TRACE_TEMPLATE = "http://traces.test/trace/{trace_id}"
+# Content an app with content capture turned on would have stored: the page must never show any of it.
+CONTENT = ("Your code is 4711", "Quarterly invoice attached", "Summarise this voicemail", "Sure, here is a summary")
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,41 @@ def build(now: datetime) -> Seeded:
                 "units": units(n),
                 "occurredAt": at.isoformat(),
                 "idempotencyKey": f"page-{serial}",
-                "metadata": {"status": "ok"},
+                "metadata": metadata(event_type, serial, units(n)),
             }
             if serial % 3 == 0:
                 event["traceId"] = uuid.uuid5(uuid.NAMESPACE_URL, f"trace-{serial}").hex
             events.append(event)
     return Seeded(events)
+
+
+def metadata(event_type: str, serial: int, units: int) -> dict[str, Any]:
+    """What the client library's instrumentors record for each kind, content capture turned on."""
+    if event_type == "sms_outbound":
+        return {"message_sid": f"SM{serial:032x}", "status": "sent", "num_segments": units, "body": CONTENT[0]}
+    if event_type == "call_minutes":
+        seconds = units * 60 - 35  # rounded up to `units` minutes
+        return {"call_sid": f"CA{serial:032x}", "direction": "outbound-api", "call_duration_seconds": seconds}
+    if event_type == "email_sent":
+        recipients = {"recipients": units, "to_count": 1, "cc_count": units - 1}
+        return {"x_message_id": f"sg-{serial}", **recipients, "subject": CONTENT[1]}
+    return ai_metadata(serial, units)
+
+
+def ai_metadata(serial: int, units: int) -> dict[str, Any]:
+    output = units // 4
+    return {
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+        "gen_ai.response.id": f"chatcmpl-{serial}",
+        "gen_ai.usage.input_tokens": units - output,
+        "gen_ai.usage.cache_read.input_tokens": 256,
+        "gen_ai.usage.output_tokens": output,
+        "gen_ai.usage.reasoning.output_tokens": 64,
+        "gen_ai.prompt": CONTENT[2],
+        "gen_ai.completion": CONTENT[3],
+        "gen_ai.input.messages": [{"role": "user", "content": CONTENT[2]}],
+    }
 
 
 def ingest(base_url: str, ingest_key: str, events: list[dict[str, Any]]) -> None:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import csv
+import html as html_lib
 import io
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from ledger_service.tokens import mint_read_token
+from tests.support.server import start_ledger
 from tests.test_web import seed
 from tests.test_web.conftest import Site
 from tests.test_web.html import find, link, rows
@@ -127,20 +130,57 @@ def test_a_date_range_limits_the_graph_and_the_table(acme: httpx.Client, site: S
 
 def test_events_show_local_time_and_link_their_trace(acme: httpx.Client, site: Site) -> None:
     html = acme.get(PAGE, params={"tz": "Asia/Kathmandu"}).text
-    assert "Time (Asia/Kathmandu)" in html
-    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0545", html)
+    times = find(html, "time")
+    assert len(times) == 25
+    local = datetime.fromisoformat(times[0]["datetime"]).astimezone(ZoneInfo("Asia/Kathmandu"))
+    assert f">{local.day} {local:%b %Y}, {local:%H:%M:%S}</time>" in html
     traced = [a["href"] for a in find(html, "a") if a["href"].startswith("http://traces.test/")]
     with_trace = {e["traceId"] for e in site.data.of(seed.ACME) if "traceId" in e}
     assert traced and {urlsplit(href).path.rsplit("/", 1)[1] for href in traced} <= with_trace
 
 
-def test_a_bad_filter_is_a_400_page_that_keeps_the_form(acme: httpx.Client) -> None:
+def test_without_a_trace_url_template_the_trace_id_is_shown_whole_to_copy(site: Site) -> None:
+    settings = site.ledger.settings.model_copy(update={"trace_url_template": None})
+    ledger = start_ledger(settings)
+    try:
+        cookies = {"usage_read_token": site.token(seed.ACME)}
+        html = httpx.get(f"{ledger.url}{PAGE}", cookies=cookies, timeout=30).text
+    finally:
+        ledger.stop()
+    assert not [a for a in find(html, "a") if a["href"].startswith("http://traces.test/")]
+    shown = re.findall(r'<code class="copy">([0-9a-f]{32})</code>', html)
+    assert shown and set(shown) <= {e["traceId"] for e in site.data.of(seed.ACME) if "traceId" in e}
+
+
+def test_an_event_type_of_another_source_is_set_aside_with_a_note(acme: httpx.Client) -> None:
     response = acme.get(PAGE, params={"source": "twilio", "eventType": "email_sent"})
+    assert response.status_code == 200  # not a redirect: the note would be lost
+    note = response.text.split('role="status"', 1)[1]
+    assert "Emails sent is not a kind of SMS &amp; calls usage, so this shows all SMS &amp; calls usage." in note
+    assert {f["data-event-type"] for f in find(response.text, "figure")} <= {"sms_outbound", "call_minutes"}
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ({"source": "twillio"}, "There is no source \u201ctwillio\u201d: choose one from the Source menu."),
+        ({"eventType": "sms"}, "There is no event type \u201csms\u201d: choose one from the Event type menu."),
+        ({"from": "2026-02-30"}, "The start date \u201c2026-02-30\u201d is not a date (YYYY-MM-DD)."),
+        ({"from": "2026-03-02", "to": "2026-03-01"}, "The start date (2 Mar 2026) is after the end date (1 Mar 2026)."),
+        ({"from": "2024-01-01", "to": "2026-01-01"}, "The period is 732 days long; choose at most {max_days} days."),
+    ],
+)
+def test_a_filter_the_menus_do_not_offer_is_a_400_in_plain_words(
+    acme: httpx.Client, site: Site, query: dict[str, str], says: str
+) -> None:
+    says = says.format(max_days=site.ledger.settings.summary_max_days)
+    response = acme.get(PAGE, params=query)
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("text/html")
-    assert find(response.text, "div", role="alert")
-    assert "eventType: &#39;email_sent&#39; is not an event type of source &#39;twilio&#39;" in response.text
-    assert find(response.text, "select", name="source")
+    alert = response.text.split('role="alert"', 1)[1]
+    assert html_lib.escape(says, quote=True) in alert
+    assert find(response.text, "select", name="source")  # the form is kept, with what was given
+    assert not rows(response.text)
 
 
 @pytest.mark.parametrize("path", [PAGE, f"{PAGE}/events.csv"])
@@ -148,7 +188,7 @@ def test_no_forged_or_expired_token_gets_past_the_error_page(site: Site, path: s
     secret = site.ledger.settings.secret_key.get_secret_value()
     expired = mint_read_token(secret, seed.ACME, timedelta(minutes=1), now=datetime.now(UTC) - timedelta(hours=1))
     forged = mint_read_token("not-the-service-secret-" + "x" * 32, seed.ACME, timedelta(minutes=10))
-    for cookie, says in ((None, "no read token"), (expired, "has expired"), (forged, "is not valid")):
+    for cookie, says in ((None, "sign in to see your usage"), (expired, "has expired"), (forged, "is not valid")):
         cookies = {"usage_read_token": cookie} if cookie else {}
         response = httpx.get(f"{site.url}{path}", cookies=cookies)
         assert response.status_code == 401
