@@ -184,6 +184,12 @@ BEGIN
 END;
 $$;
 
+-- Only the owner (the service's login, which the job runs as) refreshes; ingest's role marks.
+REVOKE EXECUTE ON FUNCTION ledger_ingest_horizon(), ledger_refresh_begin(interval),
+    ledger_refresh_ranges(timestamptz, timestamptz), ledger_refresh_finish(timestamptz, pg_snapshot) FROM PUBLIC;
+REVOKE EXECUTE ON PROCEDURE ledger_refresh_aggregates_job(integer, jsonb), ledger_rebuild_aggregates() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ledger_ingest_horizon() TO ledger_writer;
+
 -- (Re)installs the background work from the service settings at start-up (same signature as 0006):
 -- the refresh job above instead of TimescaleDB's refresh policies, compression and retention as before.
 -- refresh_window is the late window + 1 day: raw rows must outlive it, as before.

@@ -80,6 +80,13 @@ class Policies:
     drop_after: timedelta | None
 
 
+async def _summary_args(conn: Any, tenant_id: str, window: SummaryWindow) -> tuple[object, ...]:
+    """usage_summary's parameters after $1: the day starts, the ranges to read at each level, the filters."""
+    state = await conn.fetchrow(query("summary_state"), tenant_id, window.day_starts[0], window.end)
+    ranges = plan_ranges(window.day_starts, window.end, state["materialized_until"], state["marked_hours"])
+    return (window.day_starts, *ranges.columns(), window.source, window.event_type)
+
+
 class UsageReadRepository:
     def __init__(self, pool: asyncpg.Pool, variant: str) -> None:
         self._pool = pool
@@ -100,13 +107,8 @@ class UsageReadRepository:
             if raw_scan:
                 rows = await conn.fetch(query("usage_summary_raw_scan"), tenant_id, *window.raw_scan_args())
             else:
-                state = await conn.fetchrow(query("summary_state"), tenant_id, window.day_starts[0], window.end)
-                assert state is not None  # one row: ledger_aggregate_state holds exactly one
-                ranges = plan_ranges(window.day_starts, window.end, state["materialized_until"], state["marked_hours"])
-                rows = await conn.fetch(
-                    query("usage_summary"),
-                    tenant_id, window.day_starts, *ranges.columns(), window.source, window.event_type,
-                )  # fmt: skip
+                args = await _summary_args(conn, tenant_id, window)
+                rows = await conn.fetch(query("usage_summary"), tenant_id, *args)
         return [SummaryRow(r["source"], r["event_type"], r["day"], r["units"], r["events"]) for r in rows]
 
     async def events_page(self, tenant_id: str, where: EventFilter, after: Position, limit: int) -> list[EventRecord]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,11 @@ from tests.support.events import event
 from tests.support.postgres import SQL
 from tests.support.server import RunningLedger
 
-NOW = datetime.now(UTC)
+
+def from_now(delta: timedelta) -> Callable[[], str]:
+    """An occurredAt relative to when the request is sent, not to when the cases were collected."""
+    return lambda: (datetime.now(UTC) + delta).isoformat()
+
 
 BAD_EVENTS: list[tuple[str, dict[str, Any], str, str]] = [
     ("unknown source", event(source="twiliox"), "source", "is not one of"),
@@ -28,13 +33,13 @@ BAD_EVENTS: list[tuple[str, dict[str, Any], str, str]] = [
     ("tenant with NUL", event(tenantId="a\u0000b"), "tenantId", "control characters"),
     (
         "too old",
-        event(occurredAt=(NOW - timedelta(days=36)).isoformat()),
+        event(occurredAt=from_now(-timedelta(days=36))),
         "occurredAt",
         "35 days in the past",
     ),
     (
         "in the future",
-        event(occurredAt=(NOW + timedelta(minutes=10)).isoformat()),
+        event(occurredAt=from_now(timedelta(minutes=10))),
         "occurredAt",
         "300 seconds",
     ),
@@ -48,7 +53,7 @@ BAD_EVENTS: list[tuple[str, dict[str, Any], str, str]] = [
         "deeper",
     ),
     ("metadata with NUL", event(metadata={"note": "a\u0000b"}), "metadata", "NUL character"),
-    ("unknown field", event(occuredAt=NOW.isoformat()), "occuredAt", "unknown field"),
+    ("unknown field", event(occuredAt="2026-11-01T10:00:00Z"), "occuredAt", "unknown field"),
     ("no idempotency key", event(idempotencyKey=...), "idempotencyKey", "is required"),
     ("bad trace id", event(traceId="xyz"), "traceId", "32 lowercase hex"),
 ]
@@ -58,6 +63,7 @@ BAD_EVENTS: list[tuple[str, dict[str, Any], str, str]] = [
 def test_bad_event_is_rejected_and_named(
     client: httpx.Client, sql: SQL, case: str, bad: dict[str, Any], field: str, reason: str
 ) -> None:
+    bad = {name: value() if callable(value) else value for name, value in bad.items()}
     response = client.post("/api/usage/events", json={"events": [event(), bad]})
     body = response.json()
     assert response.status_code == 200, body

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -34,21 +35,28 @@ def claims(**changes: object) -> dict[str, object]:
     return {k: v for k, v in {**base, **changes}.items() if v is not None}
 
 
+# Built when the test runs, not at collection: a token minted then would expire while a slow suite runs.
 @pytest.mark.parametrize(
     ("token", "message"),
     [
-        (mint_read_token(SECRET, "t_a", timedelta(seconds=1), now=datetime.now(UTC) - timedelta(hours=1)), "expired"),
-        (mint_read_token("another-secret-of-at-least-thirty-two-bytes", "t_a", timedelta(minutes=5)), "not valid"),
-        (jwt.encode(claims(exp=None), SECRET), "not valid"),
-        (jwt.encode(claims(aud="elsewhere"), SECRET), "not valid"),
-        (jwt.encode(claims(), "", algorithm="none"), "not valid"),
-        ("not-a-jwt", "not valid"),
+        (
+            lambda: mint_read_token(SECRET, "t_a", timedelta(seconds=1), now=datetime.now(UTC) - timedelta(hours=1)),
+            "expired",
+        ),
+        (
+            lambda: mint_read_token("another-secret-of-at-least-thirty-two-bytes", "t_a", timedelta(minutes=5)),
+            "not valid",
+        ),
+        (lambda: jwt.encode(claims(exp=None), SECRET), "not valid"),
+        (lambda: jwt.encode(claims(aud="elsewhere"), SECRET), "not valid"),
+        (lambda: jwt.encode(claims(), "", algorithm="none"), "not valid"),
+        (lambda: "not-a-jwt", "not valid"),
     ],
     ids=["expired", "forged", "no-expiry", "other-audience", "alg-none", "garbage"],
 )
-def test_bad_tokens_are_refused(token: str, message: str) -> None:
+def test_bad_tokens_are_refused(token: Callable[[], str], message: str) -> None:
     with pytest.raises(UnauthorizedError, match=message):
-        verify_read_token(SECRET, token)
+        verify_read_token(SECRET, token())
 
 
 def test_expired_forged_and_missing_tokens_get_401_over_http(ledger: RunningLedger) -> None:
