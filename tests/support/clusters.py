@@ -212,8 +212,11 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # exists, owned by another user
-    return True
+        pass  # exists, owned by another user
+    try:  # a zombie (dead, not yet reaped by its parent, which may be us) answers signal 0 too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _remove(run: Path) -> None:

@@ -38,8 +38,10 @@ def fresh_database(admin_dsn: str) -> Generator[str, None, None]:
     name = f"test_{uuid.uuid4().hex[:12]}"
     try:
         asyncio.run(_admin(admin_dsn, "CREATE DATABASE %I", name))
-    except _SERVER_GONE as exc:
-        stop_run_server_gone(exc)
+    except Exception as exc:
+        if isinstance(exc, _SERVER_GONE) or (clusters.current and clusters.server_gone(clusters.current)):
+            stop_run_server_gone(exc)
+        raise
     try:
         yield with_database(admin_dsn, name)
     finally:
