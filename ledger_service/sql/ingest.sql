@@ -9,16 +9,22 @@
 -- in step). The continuous aggregates follow the hypertable only when refreshed, so the statement marks
 -- the (tenant, UTC hour) of every row it inserted below the refresh horizon, in the same transaction:
 -- reads take those hours from raw rows until a refresh that saw them (migration 0008 has the proof).
--- ledger_ingest_horizon() takes the shared horizon lock, held to commit; it runs whenever a row was
--- inserted (the join below needs it), which is what makes unmarked rows safe from a concurrent refresh.
+-- ledger_ingest_horizon() takes the shared horizon lock, held to commit, and reads the horizon. `input`
+-- joins it, so it runs before the first row is produced, so before this statement waits on any row lock
+-- (a batch holding no lock yet can then never queue behind a refresh waiting for this one); holding it
+-- while rows go in is what makes unmarked rows safe from a concurrent refresh.
 -- Marks are upserted in key order, so concurrent batches marking the same hours cannot deadlock.
-WITH input AS (
+WITH horizon AS MATERIALIZED (
+    SELECT ledger_ingest_horizon() AS below
+),
+input AS (
     SELECT coalesce(t.id, gen_random_uuid()) AS id, t.tenant_id, t.idempotency_key, t.source, t.event_type,
            t.units, t.metadata, t.occurred_at, t.trace_id, t.span_id
     FROM unnest(
         $1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
         $6::bigint[], $7::jsonb[], $8::timestamptz[], $9::text[], $10::text[]
     ) AS t(id, tenant_id, idempotency_key, source, event_type, units, metadata, occurred_at, trace_id, span_id)
+    CROSS JOIN horizon
 ),
 claimed AS (
     INSERT INTO usage_idempotency_keys (tenant_id, idempotency_key, event_id)
@@ -33,9 +39,6 @@ inserted AS (
            i.idempotency_key, i.trace_id, i.span_id
     FROM input i JOIN claimed c ON c.event_id = i.id
     RETURNING tenant_id, occurred_at
-),
-horizon AS MATERIALIZED (
-    SELECT ledger_ingest_horizon() AS below
 ),
 marked AS (
     INSERT INTO usage_unmaterialized AS u (tenant_id, hour, marked_by)

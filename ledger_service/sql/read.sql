@@ -28,7 +28,9 @@ FROM ledger_aggregate_state s;
 -- from the hourly aggregate, the 15-minute aggregate and the raw rows (storage/summary_ranges.py): they
 -- cover the window exactly once, and each 15-minute bucket, hour of the hourly level or raw row lies in
 -- one local day, numbered 1..n by width_bucket() over the day starts in $2. Each range is one index range
--- scan: a run of whole hours for UTC-aligned zones, a day's whole hours otherwise.
+-- scan: a run of whole hours for UTC-aligned zones, a day's whole hours otherwise. $11..$16 bound each
+-- level's ranges as plain values, so TimescaleDB leaves the chunks outside them out of the plan (the range
+-- arrays alone are only known per row); a level with no ranges has NULL bounds and reads nothing.
 SELECT source, event_type, width_bucket(at, $2::timestamptz[])::int AS day,
        sum(units)::bigint AS units, sum(events)::bigint AS events
 FROM (
@@ -37,6 +39,7 @@ FROM (
     CROSS JOIN LATERAL (
         SELECT source, event_type, bucket, units, events FROM usage_rollup_1h_tenant
         WHERE tenant_id = $1 AND bucket >= r.lo AND bucket < r.hi
+          AND bucket >= $11::timestamptz AND bucket < $12::timestamptz
     ) AS h
     UNION ALL
     SELECT q.source, q.event_type, q.bucket, q.units, q.events
@@ -44,6 +47,7 @@ FROM (
     CROSS JOIN LATERAL (
         SELECT source, event_type, bucket, units, events FROM usage_rollup_tenant
         WHERE tenant_id = $1 AND bucket >= r.lo AND bucket < r.hi
+          AND bucket >= $13::timestamptz AND bucket < $14::timestamptz
     ) AS q
     UNION ALL
     SELECT e.source, e.event_type, e.occurred_at, e.units, 1
@@ -51,6 +55,7 @@ FROM (
     CROSS JOIN LATERAL (
         SELECT source, event_type, occurred_at, units FROM usage_ledger_tenant
         WHERE tenant_id = $1 AND occurred_at >= r.lo AND occurred_at < r.hi
+          AND occurred_at >= $15::timestamptz AND occurred_at < $16::timestamptz
     ) AS e
 ) AS parts
 WHERE ($9::text IS NULL OR source = $9)

@@ -29,6 +29,10 @@ class SummaryRanges:
         """Six arrays for the query: starts and ends of the hourly, 15-minute and raw ranges."""
         return (*_split(self.hours), *_split(self.quarters), *_split(self.raw))
 
+    def bounds(self) -> tuple[datetime | None, ...]:
+        """Where each level's ranges start and end (None: no ranges), as plain values for the planner."""
+        return (*_bounds(self.hours), *_bounds(self.quarters), *_bounds(self.raw))
+
 
 def floor_hour(t: datetime) -> datetime:
     return t - timedelta(seconds=t.timestamp() % 3600)
@@ -70,3 +74,7 @@ def _merged(ranges: list[Range]) -> list[Range]:
 
 def _split(ranges: list[Range]) -> tuple[list[datetime], list[datetime]]:
     return [lo for lo, _ in ranges], [hi for _, hi in ranges]
+
+
+def _bounds(ranges: list[Range]) -> tuple[datetime | None, datetime | None]:
+    return (ranges[0][0], ranges[-1][1]) if ranges else (None, None)

@@ -81,10 +81,11 @@ class Policies:
 
 
 async def _summary_args(conn: Any, tenant_id: str, window: SummaryWindow) -> tuple[object, ...]:
-    """usage_summary's parameters after $1: the day starts, the ranges to read at each level, the filters."""
+    """usage_summary's parameters after $1: the day starts, the ranges to read at each level, the filters,
+    each level's bounds."""
     state = await conn.fetchrow(query("summary_state"), tenant_id, window.day_starts[0], window.end)
     ranges = plan_ranges(window.day_starts, window.end, state["materialized_until"], state["marked_hours"])
-    return (window.day_starts, *ranges.columns(), window.source, window.event_type)
+    return (window.day_starts, *ranges.columns(), window.source, window.event_type, *ranges.bounds())
 
 
 class UsageReadRepository:
