@@ -4,12 +4,13 @@
 -- materialized is missing from the aggregate until a refresh covers that bucket again, and real-time
 -- aggregation only reads raw rows above the watermark. So reads no longer trust the aggregates on their
 -- own. Two small tables say what is trustworthy:
---   ledger_aggregate_state.materialized_until (W): below W the aggregates hold every row committed before
---       the refresh that set W, except in hours marked below;
+--   ledger_aggregate_state.materialized_until (W, a quarter hour): below W the 15-minute aggregate, and
+--       below W's hour the hourly one, hold every row committed before the refresh that set W, except in
+--       hours marked below;
 --   usage_unmaterialized: (tenant, UTC hour) pairs into which rows were written after the refresh that
 --       covered that hour had started. The ingest statement marks them in its own transaction.
 -- Every read (summary, page, analyst views) = aggregates for unmarked hours below W + raw rows for marked
--- hours and for everything from W on. A mark is removed only by a refresh whose snapshot saw the rows
+-- hours and for everything from W on (a quarter hour granularity keeps that raw tail short). A mark is removed only by a refresh whose snapshot saw the rows
 -- behind it, so a mark that stays too long costs speed, never correctness.
 --
 -- Why it is exact (R = one run of ledger_refresh_aggregates_job, I = one ingest transaction):
@@ -18,7 +19,8 @@
 --     (ledger_ingest_horizon) and reads the horizon only after it has the lock, and marks every row it
 --     inserts below the horizon it read. So an I either committed before R's horizon move (R waited for
 --     it) or read T and marked its rows below T. Nothing depends on clocks agreeing.
---  2. R then takes a snapshot S and force-refreshes [W, T) and every marked range below W. The refreshes
+--  2. R then takes a snapshot S and force-refreshes [W, T) (the hourly aggregate over the whole hours in
+--     it) and every marked range below W, 15-minute aggregate first. The refreshes
 --     start after S, so they see every row committed before S. Force: the window is recomputed from the
 --     raw rows whatever TimescaleDB's invalidation log says, so nothing rests on its threshold bookkeeping
 --     (an insert that read the old invalidation threshold just before a refresh moved it is not logged).
@@ -86,7 +88,7 @@ BEGIN
 END;
 $$;
 
--- Refresh step 1: move the horizon to the hour boundary `lag` before now (never back). The exclusive
+-- Refresh step 1: move the horizon to the quarter hour `lag` before now (never back). The exclusive
 -- lock waits for the ingest transactions in flight and holds new ones back until the caller commits:
 -- a pause of one ingest statement's length. Returns W (where the last refresh ended) and the target.
 CREATE FUNCTION ledger_refresh_begin(lag interval)
@@ -96,13 +98,13 @@ BEGIN
     PERFORM pg_advisory_xact_lock(1970496872);
     RETURN QUERY
     UPDATE ledger_aggregate_state
-    SET horizon = greatest(horizon, date_bin('1 hour', now() - lag, TIMESTAMPTZ '2000-01-01 00:00:00+00'))
+    SET horizon = greatest(horizon, date_bin('15 minutes', now() - lag, TIMESTAMPTZ '2000-01-01 00:00:00+00'))
     RETURNING materialized_until, horizon;
 END;
 $$;
 
 -- Refresh step 2's windows: [W, target) (never refreshed since the horizon passed it), and the marked
--- hours below W merged into runs of consecutive hours. The first window starts no earlier than the oldest
+-- hours below W merged into runs of consecutive hours (the hour of W too: its first quarters are below W). The first window starts no earlier than the oldest
 -- raw chunk: with raw retention on, a refresh over dropped chunks would erase their buckets.
 CREATE FUNCTION ledger_refresh_ranges(previous timestamptz, target timestamptz)
 RETURNS TABLE (range_start timestamptz, range_end timestamptz)
@@ -138,6 +140,23 @@ BEGIN
 END;
 $$;
 
+-- Refresh step 2 for one range: recompute it from the raw rows, the 15-minute aggregate first, then the
+-- whole hours of the range in the hourly aggregate, which is computed from it (none while the range lies
+-- within one hour: that hour is completed by a later run). -infinity: from the beginning of time.
+CREATE PROCEDURE ledger_refresh_range(range_start timestamptz, range_end timestamptz)
+LANGUAGE plpgsql AS $$
+DECLARE
+    origin     constant timestamptz := '2000-01-01 00:00:00+00';
+    hours_from timestamptz := CASE WHEN range_start > '-infinity' THEN date_bin('1 hour', range_start, origin) END;
+    hours_to   timestamptz := date_bin('1 hour', range_end, origin);
+BEGIN
+    CALL refresh_continuous_aggregate('usage_rollup_15m', nullif(range_start, '-infinity'), range_end, force => true);
+    IF hours_from IS NULL OR hours_from < hours_to THEN
+        CALL refresh_continuous_aggregate('usage_rollup_1h', hours_from, hours_to, force => true);
+    END IF;
+END;
+$$;
+
 -- The refresh policy: a TimescaleDB job (ledger_apply_policies schedules it), also callable by hand with
 -- CALL ledger_refresh_aggregates_job(0, NULL). The TimescaleDB refresh policies are not used: they would
 -- materialize without moving the horizon first. One run at a time (session lock, released when the
@@ -145,7 +164,8 @@ $$;
 CREATE PROCEDURE ledger_refresh_aggregates_job(job_id integer, config jsonb)
 LANGUAGE plpgsql AS $$
 DECLARE
-    lag      interval := coalesce((config ->> 'lag')::interval, INTERVAL '15 minutes');
+    -- A few minutes of slack for events that arrive just after their quarter hour ended.
+    lag      interval := coalesce((config ->> 'lag')::interval, INTERVAL '5 minutes');
     previous timestamptz;
     target   timestamptz;
     seen     pg_snapshot;
@@ -160,10 +180,7 @@ BEGIN
     FROM ledger_refresh_ranges(previous, target) AS r;
     COMMIT;
     FOR i IN 1 .. cardinality(starts) LOOP
-        -- NULL start: from the beginning of time (the first run); the 15-minute aggregate first, since
-        -- the hourly one is computed from it.
-        CALL refresh_continuous_aggregate('usage_rollup_15m', nullif(starts[i], '-infinity'), ends[i], force => true);
-        CALL refresh_continuous_aggregate('usage_rollup_1h', nullif(starts[i], '-infinity'), ends[i], force => true);
+        CALL ledger_refresh_range(starts[i], ends[i]);
     END LOOP;
     PERFORM ledger_refresh_finish(target, seen);
     COMMIT;
@@ -187,7 +204,8 @@ $$;
 -- Only the owner (the service's login, which the job runs as) refreshes; ingest's role marks.
 REVOKE EXECUTE ON FUNCTION ledger_ingest_horizon(), ledger_refresh_begin(interval),
     ledger_refresh_ranges(timestamptz, timestamptz), ledger_refresh_finish(timestamptz, pg_snapshot) FROM PUBLIC;
-REVOKE EXECUTE ON PROCEDURE ledger_refresh_aggregates_job(integer, jsonb), ledger_rebuild_aggregates() FROM PUBLIC;
+REVOKE EXECUTE ON PROCEDURE ledger_refresh_range(timestamptz, timestamptz), ledger_refresh_aggregates_job(integer, jsonb),
+    ledger_rebuild_aggregates() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ledger_ingest_horizon() TO ledger_writer;
 
 -- (Re)installs the background work from the service settings at start-up (same signature as 0006):
@@ -252,7 +270,7 @@ exact AS (
     JOIN usage_ledger l ON l.tenant_id = u.tenant_id
                        AND l.occurred_at >= u.hour AND l.occurred_at < u.hour + INTERVAL '1 hour'
     CROSS JOIN state
-    WHERE u.hour < state.w
+    WHERE u.hour < state.w AND l.occurred_at < state.w  -- W's own hour: the part from W on is above
     GROUP BY 1, 2, 3, 4
 )
 SELECT e.tenant_id, e.bucket, e.source, e.event_type, t.unit, e.units, e.events

@@ -1,9 +1,10 @@
 """Where each instant of a summary window is read from: the hourly aggregate, the 15-minute one, or raw rows.
 
-The aggregates are trusted only below `materialized_until` (W) and outside the hours marked as holding rows
-no refresh has seen yet (migration 0008). Within the trusted part, whole UTC hours come from the hourly
-level, and hours that a local midnight cuts (zones at :30 / :45) from the 15-minute level: a local day is
-a whole number of 15-minute buckets, so every bucket read falls in exactly one day. Marked hours and
+The aggregates are trusted only below `materialized_until` (W, a quarter hour) and outside the hours marked
+as holding rows no refresh has seen yet (migration 0008). Within the trusted part, whole UTC hours come
+from the hourly level, and hours that a local midnight cuts (zones at :30 / :45) or W cuts from the
+15-minute level: a local day is a whole number of 15-minute buckets, so every bucket read falls in
+exactly one day. Marked hours and
 everything from W on are read raw. Together the ranges cover [start, end) exactly once.
 On plain PostgreSQL W is infinity and nothing is marked, so raw rows are never read.
 """
@@ -44,7 +45,8 @@ def plan_ranges(
     """Ranges covering [day_starts[0], end); `materialized_until` is already clamped into that window."""
     start, trusted_end = day_starts[0], materialized_until
     marked = {h for h in marked_hours if floor_hour(start) <= h < trusted_end}
-    cut = {floor_hour(t) for t in (*day_starts, end) if t != floor_hour(t)}  # hours a local midnight cuts
+    # Hours cut by a local midnight, or by W (a quarter hour: the hourly level is complete below W's hour).
+    cut = {floor_hour(t) for t in (*day_starts, end, trusted_end) if t != floor_hour(t)}
     ranges = SummaryRanges()
     cursor = start  # if start is not on the hour, its hour is cut and handled in the loop
     for hour in sorted(h for h in marked | cut if h < trusted_end):

@@ -133,9 +133,8 @@ def test_a_refresh_removes_only_the_marks_its_snapshot_saw(
     late(h1)  # a new mark after the snapshot
     ranges = sql.fetch("SELECT * FROM ledger_refresh_ranges($1, $2)", previous, target)
     assert {floor_hour(h) for h in (h0, h1, h3)} <= {lo for lo, _ in ranges}
-    for lo, hi in ranges:
-        for view in ("usage_rollup_15m", "usage_rollup_1h"):  # commits: literals, simple query protocol
-            sql.execute(f"CALL refresh_continuous_aggregate('{view}', '{lo}'::timestamptz, '{hi}'::timestamptz, true)")
+    for lo, hi in ranges:  # a procedure that commits: literals, simple query protocol
+        sql.execute(f"CALL ledger_refresh_range('{lo}'::timestamptz, '{hi}'::timestamptz)")
     late(h2)  # after the refreshes: not in the aggregates
     assert sql.fetchval("SELECT ledger_refresh_finish($1, $2::text::pg_snapshot)", target, seen) == 1
     # Only h3's mark went: h0 and h1 were (re)marked after the snapshot, h2 after the refresh.
