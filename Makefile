@@ -36,8 +36,16 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Two passes, each with its own summary; fails if either failed. 1: everything on plain PostgreSQL. 2: every
+# test that uses a database, on TimescaleDB (a throwaway cluster when the extension is installed; without
+# it the pass says what it skipped).
 test: lint
-	$(BIN)/python -m pytest -p no:cacheprovider -rs
+	@status=0; \
+	echo "== make test 1/2: plain PostgreSQL, the whole suite =="; \
+	$(BIN)/python -m pytest -p no:cacheprovider -rs --storage=postgres || status=1; \
+	echo "== make test 2/2: TimescaleDB, the tests that use a database =="; \
+	$(BIN)/python -m pytest -p no:cacheprovider -rs --storage=timescaledb || status=1; \
+	exit $$status
 
 bench: setup
 	$(BIN)/python -m bench.run_all

@@ -130,7 +130,7 @@ def policies_from(settings: Settings) -> Policies:
         return timedelta(days=n) if n else None
 
     return Policies(
-        # One day beyond the late window, so a late event in the window's oldest bucket is refreshed too.
+        # The late window + 1 day: raw rows must be kept longer than that (TimescaleDB refuses shorter retention).
         refresh_window=timedelta(days=settings.late_window_days + 1),
         refresh_every=timedelta(minutes=settings.aggregate_refresh_minutes),
         compress_after=days(settings.compress_after_days),

@@ -9,39 +9,64 @@
 SELECT set_config('role', 'ledger_reader', true), set_config('ledger.tenant_id', $1, true),
        set_config('plan_cache_mode', 'force_custom_plan', true);
 
+-- name: summary_state
+-- What the aggregates can be trusted with, read in the summary's REPEATABLE READ transaction so that the
+-- summary below sees the same snapshot: W (materialized_until), clamped into the window [$2, $3), and the
+-- tenant's marked hours that overlap the window below W (migration 0008). Plain PostgreSQL: W = infinity,
+-- no marks.
+SELECT greatest(least(s.materialized_until, $3::timestamptz), $2::timestamptz) AS materialized_until,
+       array(
+           SELECT u.hour FROM usage_unmaterialized_tenant u
+           WHERE u.tenant_id = $1 AND u.hour > $2::timestamptz - INTERVAL '1 hour'
+             AND u.hour < least(s.materialized_until, $3::timestamptz)
+           ORDER BY u.hour
+       ) AS marked_hours
+FROM ledger_aggregate_state s;
+
 -- name: usage_summary
--- Daily sums from the aggregates. Per requested local day, $4 / $7 hold the UTC instants at which it
--- starts / ends and $8 / $9 its first and last whole UTC hour boundaries: the whole hours come from the
--- hourly rollup, the quarter hours before $8 and after $9 (zones at :30 / :45) from the 15-minute one.
--- Local days are whole numbers of 15-minute buckets, so the sums are exact in every supported zone.
--- One set of index range scans per day, aggregated on the spot, keeps the rows read (and the work per
--- row) small. ($2, $3: the first start and the last end, for the raw-scan twin of this query.)
-SELECT r.source, r.event_type, d.day::int AS day, r.units, r.events
-FROM unnest($4::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[])
-     WITH ORDINALITY AS d(day_start, day_end, hours_start, hours_end, day)
-CROSS JOIN LATERAL (
-    SELECT source, event_type, sum(units)::bigint AS units, sum(events)::bigint AS events
-    FROM (
-        SELECT source, event_type, units, events FROM usage_rollup_1h_tenant
-        WHERE tenant_id = $1 AND bucket >= d.hours_start AND bucket < d.hours_end
-        UNION ALL
-        SELECT source, event_type, units, events FROM usage_rollup_tenant
-        WHERE tenant_id = $1 AND bucket >= d.day_start AND bucket < d.hours_start
-        UNION ALL
-        SELECT source, event_type, units, events FROM usage_rollup_tenant
-        WHERE tenant_id = $1 AND bucket >= d.hours_end AND bucket < d.day_end
-    ) AS parts
-    WHERE ($5::text IS NULL OR source = $5)
-      AND ($6::text IS NULL OR event_type = $6)
-    GROUP BY source, event_type
-) r
-WHERE $2::timestamptz <= $3::timestamptz
-ORDER BY r.source, r.event_type, d.day;
+-- Daily sums per (source, event_type). $3/$4, $5/$6 and $7/$8 are the starts and ends of the ranges read
+-- from the hourly aggregate, the 15-minute aggregate and the raw rows (storage/summary_ranges.py): they
+-- cover the window exactly once, and each 15-minute bucket, hour of the hourly level or raw row lies in
+-- one local day, numbered 1..n by width_bucket() over the day starts in $2. Each range is one index range
+-- scan: a run of whole hours for UTC-aligned zones, a day's whole hours otherwise. $11..$16 bound each
+-- level's ranges as plain values, so TimescaleDB leaves the chunks outside them out of the plan (the range
+-- arrays alone are only known per row); a level with no ranges has NULL bounds and reads nothing.
+SELECT source, event_type, width_bucket(at, $2::timestamptz[])::int AS day,
+       sum(units)::bigint AS units, sum(events)::bigint AS events
+FROM (
+    SELECT h.source, h.event_type, h.bucket AS at, h.units, h.events
+    FROM unnest($3::timestamptz[], $4::timestamptz[]) AS r(lo, hi)
+    CROSS JOIN LATERAL (
+        SELECT source, event_type, bucket, units, events FROM usage_rollup_1h_tenant
+        WHERE tenant_id = $1 AND bucket >= r.lo AND bucket < r.hi
+          AND bucket >= $11::timestamptz AND bucket < $12::timestamptz
+    ) AS h
+    UNION ALL
+    SELECT q.source, q.event_type, q.bucket, q.units, q.events
+    FROM unnest($5::timestamptz[], $6::timestamptz[]) AS r(lo, hi)
+    CROSS JOIN LATERAL (
+        SELECT source, event_type, bucket, units, events FROM usage_rollup_tenant
+        WHERE tenant_id = $1 AND bucket >= r.lo AND bucket < r.hi
+          AND bucket >= $13::timestamptz AND bucket < $14::timestamptz
+    ) AS q
+    UNION ALL
+    SELECT e.source, e.event_type, e.occurred_at, e.units, 1
+    FROM unnest($7::timestamptz[], $8::timestamptz[]) AS r(lo, hi)
+    CROSS JOIN LATERAL (
+        SELECT source, event_type, occurred_at, units FROM usage_ledger_tenant
+        WHERE tenant_id = $1 AND occurred_at >= r.lo AND occurred_at < r.hi
+          AND occurred_at >= $15::timestamptz AND occurred_at < $16::timestamptz
+    ) AS e
+) AS parts
+WHERE ($9::text IS NULL OR source = $9)
+  AND ($10::text IS NULL OR event_type = $10)
+GROUP BY source, event_type, day
+ORDER BY source, event_type, day;
 
 -- name: usage_summary_raw_scan
 -- The same answer computed from the raw rows: the reference the aggregates must equal (bench/read.py
 -- times the two side by side). width_bucket() numbers each row's day 1..n from the day starts in $4.
-SELECT source, event_type, width_bucket(occurred_at, $4::timestamptz[]) AS day,
+SELECT source, event_type, width_bucket(occurred_at, $4::timestamptz[])::int AS day,
        sum(units)::bigint AS units, count(*) AS events
 FROM usage_ledger_tenant
 WHERE tenant_id = $1
@@ -81,18 +106,10 @@ SELECT ledger_apply_policies($1::interval, $2::interval, $3::interval, $4::inter
 -- Rebuild rollup buckets from raw rows (after a COPY load or a restore); NULL bounds = everything.
 SELECT ledger_refresh_aggregates($1::timestamptz, $2::timestamptz);
 
--- name: refresh_aggregates_timescaledb_15m
--- Materialize a continuous aggregate now: the 15-minute one, then the hourly one built on it.
--- A procedure that commits on its own: each must run alone, outside any transaction block, so they
--- take no parameters (sent with the simple query protocol).
--- The window ends where the refresh policies' end_offset does, not at NULL: a NULL end materializes the
--- newest, still-filling bucket and moves the watermark past it, so events ingested into that bucket
--- afterwards would be missing from summaries (no real-time part covers it) until a policy run.
--- Everything after the window end is computed from raw rows at query time (real-time aggregation).
-CALL refresh_continuous_aggregate('usage_rollup_15m', NULL, now() - INTERVAL '15 minutes');
-
--- name: refresh_aggregates_timescaledb_1h
-CALL refresh_continuous_aggregate('usage_rollup_1h', NULL, now() - INTERVAL '1 hour');
+-- name: refresh_aggregates_timescaledb
+-- TimescaleDB: recompute the continuous aggregates from every raw row (after a COPY load or a restore;
+-- migration 0008). A procedure that commits on its own: it must run outside any transaction block.
+CALL ledger_rebuild_aggregates();
 
 -- name: vacuum_analyze
 -- After a bulk load (COPY, restore): visibility map and planner statistics, as autovacuum would leave them.

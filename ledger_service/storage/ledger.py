@@ -75,9 +75,9 @@ def months_between(first: datetime, last: datetime) -> set[datetime]:
 class LedgerRepository:
     def __init__(self, pool: asyncpg.Pool, variant: str) -> None:
         self._pool = pool
-        # Plain PostgreSQL keeps its usage rollups in the ingest statement itself; TimescaleDB's continuous
-        # aggregates follow the hypertable on their own.
-        self._insert = query("insert_batch" if variant == "timescaledb" else "insert_batch_with_rollups")
+        # Plain PostgreSQL keeps its usage rollups in the ingest statement itself; on TimescaleDB the statement
+        # marks the hours its late rows landed in, which reads take raw until a refresh saw them.
+        self._insert = query("insert_batch_with_marks" if variant == "timescaledb" else "insert_batch_with_rollups")
         # Partitions are never dropped by the service, so a month seen once needs no second round trip.
         self._known_months: set[datetime] = set()
         self._partition_lock = asyncio.Lock()

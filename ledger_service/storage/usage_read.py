@@ -11,12 +11,15 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
 
 from ledger_service.storage.sql import query
+from ledger_service.storage.summary_ranges import plan_ranges
+
+Isolation = Literal["read_committed", "repeatable_read"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,30 +40,8 @@ class SummaryWindow:
     source: str | None = None
     event_type: str | None = None
 
-    def args(self) -> tuple[object, ...]:
-        day_ends = [*self.day_starts[1:], self.end]
-        # Each day's whole UTC hours: read from the hourly rollup, the quarter hours outside them from the
-        # 15-minute one.
-        hours_starts = [_ceil_hour(t) for t in self.day_starts]
-        hours_ends = [_floor_hour(t) for t in day_ends]
-        return (
-            self.day_starts[0],
-            self.end,
-            self.day_starts,
-            self.source,
-            self.event_type,
-            day_ends,
-            hours_starts,
-            hours_ends,
-        )
-
-
-def _floor_hour(t: datetime) -> datetime:
-    return t - timedelta(seconds=t.timestamp() % 3600)
-
-
-def _ceil_hour(t: datetime) -> datetime:
-    return t + timedelta(seconds=-t.timestamp() % 3600)
+    def raw_scan_args(self) -> tuple[object, ...]:
+        return (self.day_starts[0], self.end, self.day_starts, self.source, self.event_type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,24 +80,36 @@ class Policies:
     drop_after: timedelta | None
 
 
+async def _summary_args(conn: Any, tenant_id: str, window: SummaryWindow) -> tuple[object, ...]:
+    """usage_summary's parameters after $1: the day starts, the ranges to read at each level, the filters,
+    each level's bounds."""
+    state = await conn.fetchrow(query("summary_state"), tenant_id, window.day_starts[0], window.end)
+    ranges = plan_ranges(window.day_starts, window.end, state["materialized_until"], state["marked_hours"])
+    return (window.day_starts, *ranges.columns(), window.source, window.event_type, *ranges.bounds())
+
+
 class UsageReadRepository:
     def __init__(self, pool: asyncpg.Pool, variant: str) -> None:
         self._pool = pool
         self._variant = variant
 
     @asynccontextmanager
-    async def _as_tenant(self, tenant_id: str) -> AsyncIterator[Any]:
+    async def _as_tenant(self, tenant_id: str, isolation: Isolation = "read_committed") -> AsyncIterator[Any]:
         # Any: asyncpg-stubs types a pooled connection as a proxy class, not as Connection.
-        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+        async with self._pool.acquire() as conn, conn.transaction(isolation=isolation, readonly=True):
             await conn.execute(query("begin_tenant_read"), tenant_id)
             yield conn
 
     async def summary(self, tenant_id: str, window: SummaryWindow, *, raw_scan: bool = False) -> list[SummaryRow]:
         """Daily (units, events) per (source, event_type) from the aggregates, or from raw rows."""
-        args = window.args()
-        name, args = ("usage_summary_raw_scan", args[:5]) if raw_scan else ("usage_summary", args)
-        async with self._as_tenant(tenant_id) as conn:
-            rows = await conn.fetch(query(name), tenant_id, *args)
+        # REPEATABLE READ: what the aggregates can be trusted with (summary_state) and the aggregates and raw
+        # rows themselves must come from one snapshot, or a refresh committing in between could be half seen.
+        async with self._as_tenant(tenant_id, isolation="repeatable_read") as conn:
+            if raw_scan:
+                rows = await conn.fetch(query("usage_summary_raw_scan"), tenant_id, *window.raw_scan_args())
+            else:
+                args = await _summary_args(conn, tenant_id, window)
+                rows = await conn.fetch(query("usage_summary"), tenant_id, *args)
         return [SummaryRow(r["source"], r["event_type"], r["day"], r["units"], r["events"]) for r in rows]
 
     async def events_page(self, tenant_id: str, where: EventFilter, after: Position, limit: int) -> list[EventRecord]:
@@ -147,11 +140,10 @@ class UsageReadRepository:
         return result
 
     async def refresh_aggregates(self) -> None:
-        """Bring the aggregates up to date with every raw row (rows loaded around ingest, e.g. by COPY)."""
+        """Recompute the aggregates from every raw row (rows loaded around ingest, e.g. by COPY)."""
         async with self._pool.acquire() as conn:
             if self._variant == "timescaledb":
-                await conn.execute(query("refresh_aggregates_timescaledb_15m"))
-                await conn.execute(query("refresh_aggregates_timescaledb_1h"))
+                await conn.execute(query("refresh_aggregates_timescaledb"))
             else:
                 await conn.fetchval(query("refresh_aggregates_postgres"), None, None)
 

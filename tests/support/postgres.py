@@ -1,4 +1,4 @@
-"""A real PostgreSQL for tests: DATABASE_URL's server when set, else an embedded one in a temp dir.
+"""Databases for tests on the run's server (tests/support/clusters.py picks it per storage variant).
 
 Each test that asks gets a fresh database created on that server, so tests never see each other's rows.
 """
@@ -6,24 +6,18 @@ Each test that asks gets a fresh database created on that server, so tests never
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Generator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import pytest
 
-from ledger_service.storage.embedded import embedded_database_url
+from tests.support import clusters
 
-
-def server_admin_dsn(tmp_root: Path) -> str:
-    """DSN of a database we may run CREATE DATABASE from."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    return embedded_database_url(tmp_root, database="postgres", delete_on_exit=True)
+# A server that went away answers in one of these ways; then no later test can pass either.
+_SERVER_GONE = (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError)
 
 
 def with_database(dsn: str, name: str) -> str:
@@ -40,9 +34,14 @@ async def _admin(dsn: str, statement_template: str, name: str) -> None:
         await conn.close()
 
 
-def fresh_database(admin_dsn: str) -> Iterator[str]:
+def fresh_database(admin_dsn: str) -> Generator[str, None, None]:
     name = f"test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(admin_dsn, "CREATE DATABASE %I", name))
+    try:
+        asyncio.run(_admin(admin_dsn, "CREATE DATABASE %I", name))
+    except Exception as exc:
+        if isinstance(exc, _SERVER_GONE) or (clusters.current and clusters.server_gone(clusters.current)):
+            stop_run_server_gone(exc)
+        raise
     try:
         yield with_database(admin_dsn, name)
     finally:
@@ -72,3 +71,11 @@ class SQL:
             return await getattr(conn, method)(sql, *args)
         finally:
             await conn.close()
+
+
+def stop_run_server_gone(exc: BaseException) -> None:
+    """End the whole run with one message: every later test would fail the same way."""
+    server = clusters.current
+    where = server.description if server else "the test server"
+    why = (clusters.server_gone(server) if server else None) or f"connecting failed: {exc!r}"
+    pytest.exit(f"the test database server is gone ({where}): {why}; stopping the run", returncode=3)

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from ledger_service.settings import Settings
 from ledger_service.storage.embedded import start_embedded_server
 from tests.conftest import TEST_INGEST_KEY
+from tests.support import clusters
 from tests.support.events import event
 from tests.support.postgres import SQL, fresh_database
 from tests.support.server import RunningLedger, start_ledger
@@ -54,13 +55,14 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Cluster:
+def cluster() -> Cluster:
     if os.environ.get("DATABASE_URL"):
         pytest.skip(
             "DATABASE_URL points at an external server, which this test must not restart; it runs on the "
             "embedded server it starts itself when DATABASE_URL is unset"
         )
-    server = start_embedded_server(tmp_path / "db", delete_on_exit=True)
+    # Not in tmp_path: pytest may delete an older run's basetemp while this one runs (tests/support/clusters.py).
+    server = start_embedded_server(clusters.new_run_dir(), delete_on_exit=True)
     return Cluster(server, str(server.get_uri(database="postgres")))
 
 

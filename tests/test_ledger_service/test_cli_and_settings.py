@@ -33,10 +33,10 @@ def test_help_explains_each_command() -> None:
     assert "DATABASE_URL" in result.stdout
 
 
-def test_migrate_against_database_url(database_url: str, sql: SQL) -> None:
+def test_migrate_against_database_url(database_url: str, sql: SQL, storage: str) -> None:
     result = run_cli("migrate", env={"DATABASE_URL": database_url})
     assert result.returncode == 0, result.stderr
-    assert "database is migrated (postgres storage)" in result.stdout
+    assert f"database is migrated ({storage} storage)" in result.stdout
     assert sql.fetchval("SELECT count(*) FROM schema_migrations") >= 3
 
 
@@ -85,7 +85,7 @@ def test_dedup_retention_must_outlast_the_late_window() -> None:
         Settings(late_window_days=35, dedup_retention_days=30)
 
 
-def test_serve_and_probe(database_url: str) -> None:
+def test_serve_and_probe(database_url: str, storage: str) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     with subprocess.Popen(
         [sys.executable, "-m", "ledger_service.cli", "serve", "--port", url.rsplit(":", 1)[1]],
@@ -95,7 +95,7 @@ def test_serve_and_probe(database_url: str) -> None:
     ) as proc:
         try:
             wait_ready(url, proc)
-            assert httpx.get(f"{url}/readyz").json() == {"ready": True, "storage": "postgres"}
+            assert httpx.get(f"{url}/readyz").json() == {"ready": True, "storage": storage}
             assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
             schema = httpx.get(f"{url}/schema/openapi.json").json()
             assert "/api/usage/events" in schema["paths"]

@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from tests.conftest import TEST_INGEST_KEY
 from tests.support.events import event
@@ -106,6 +107,7 @@ def test_one_bad_event_is_named_and_the_rest_are_stored(client: httpx.Client, sq
     assert sql.fetchval("SELECT count(*) FROM usage_idempotency_keys") == 2
 
 
+@pytest.mark.storage("postgres")
 def test_rows_land_in_their_month_partition_including_a_late_one(client: httpx.Client, sql: SQL) -> None:
     now = datetime.now(UTC)
     late = now - timedelta(days=34)

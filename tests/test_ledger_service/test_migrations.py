@@ -14,7 +14,7 @@ from tests.support.postgres import SQL
 from tests.support.server import RunningLedger
 
 
-async def _migrate(dsn: str, variant: str = "postgres") -> list[str]:
+async def _migrate(dsn: str, variant: str) -> list[str]:
     conn = await asyncpg.connect(dsn)
     try:
         return await migrations.migrate(conn, variant)
@@ -22,36 +22,39 @@ async def _migrate(dsn: str, variant: str = "postgres") -> list[str]:
         await conn.close()
 
 
-def test_all_migrations_apply_to_an_empty_database_once(database_url: str, sql: SQL) -> None:
-    expected = [m.name for m in migrations.discover("postgres")]
-    assert asyncio.run(_migrate(database_url)) == expected
-    assert asyncio.run(_migrate(database_url)) == []
+def test_all_migrations_apply_to_an_empty_database_once(database_url: str, sql: SQL, storage: str) -> None:
+    expected = [m.name for m in migrations.discover(storage)]
+    assert asyncio.run(_migrate(database_url, storage)) == expected
+    assert asyncio.run(_migrate(database_url, storage)) == []
     recorded = sql.fetch("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
     assert [r["name"] for r in recorded] == expected
     assert all(len(r["checksum"]) == 64 for r in recorded)
-    assert sql.fetchval("SELECT value FROM ledger_meta WHERE key = 'storage_variant'") == "postgres"
-    assert sql.fetchval("SELECT relkind FROM pg_class WHERE relname = 'usage_ledger'") == b"p"
+    assert sql.fetchval("SELECT value FROM ledger_meta WHERE key = 'storage_variant'") == storage
+    # Partitioned by month on plain PostgreSQL; a hypertable (an ordinary table to the catalog) on TimescaleDB.
+    relkind = {"postgres": b"p", "timescaledb": b"r"}[storage]
+    assert sql.fetchval("SELECT relkind FROM pg_class WHERE relname = 'usage_ledger'") == relkind
 
 
-def test_concurrent_migrators_apply_each_migration_once(database_url: str, sql: SQL) -> None:
+def test_concurrent_migrators_apply_each_migration_once(database_url: str, sql: SQL, storage: str) -> None:
     async def both() -> list[list[str]]:
-        return list(await asyncio.gather(_migrate(database_url), _migrate(database_url)))
+        return list(await asyncio.gather(_migrate(database_url, storage), _migrate(database_url, storage)))
 
     first, second = asyncio.run(both())
-    assert sorted([len(first), len(second)]) == [0, len(migrations.discover("postgres"))]
+    assert sorted([len(first), len(second)]) == [0, len(migrations.discover(storage))]
 
 
-def test_an_edited_applied_migration_is_refused(database_url: str, sql: SQL) -> None:
-    asyncio.run(_migrate(database_url))
+def test_an_edited_applied_migration_is_refused(database_url: str, sql: SQL, storage: str) -> None:
+    asyncio.run(_migrate(database_url, storage))
     sql.execute("UPDATE schema_migrations SET checksum = repeat('0', 64) WHERE version = 2")
     with pytest.raises(MigrationError, match="applied migrations are never edited"):
-        asyncio.run(_migrate(database_url))
+        asyncio.run(_migrate(database_url, storage))
 
 
-def test_the_storage_variant_cannot_change_under_a_database(database_url: str) -> None:
-    asyncio.run(_migrate(database_url))
-    with pytest.raises(MigrationError, match="created for the 'postgres' storage variant"):
-        asyncio.run(_migrate(database_url, "timescaledb"))
+def test_the_storage_variant_cannot_change_under_a_database(database_url: str, storage: str) -> None:
+    asyncio.run(_migrate(database_url, storage))
+    other = next(v for v in migrations.VARIANTS if v != storage)
+    with pytest.raises(MigrationError, match=f"created for the '{storage}' storage variant"):
+        asyncio.run(_migrate(database_url, other))
 
 
 def test_each_variant_has_one_file_per_version() -> None:
@@ -61,8 +64,9 @@ def test_each_variant_has_one_file_per_version() -> None:
         assert versions[0] == 1
 
 
+@pytest.mark.storage("postgres")
 def test_partition_function_creates_exact_month_bounds(database_url: str, sql: SQL) -> None:
-    asyncio.run(_migrate(database_url))
+    asyncio.run(_migrate(database_url, "postgres"))
     name = sql.fetchval("SELECT ledger_ensure_partition('2031-02-17T23:30:00-05:00')")
     assert name == "usage_ledger_p2031_02"
     bounds = sql.fetchval("SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = $1", name)
@@ -71,6 +75,7 @@ def test_partition_function_creates_exact_month_bounds(database_url: str, sql: S
     assert sql.fetchval("SELECT ledger_ensure_partition('2031-02-28T23:30:00-05:00')") == "usage_ledger_p2031_03"
 
 
+@pytest.mark.storage("postgres")
 def test_service_start_creates_partitions_from_the_late_window_to_months_ahead(ledger: RunningLedger, sql: SQL) -> None:
     names = {
         r["relname"]

@@ -17,11 +17,12 @@ from tests.support.events import event
 from tests.support.postgres import SQL
 from tests.support.read import ingest
 
+# Row-level security is the plain-PostgreSQL layer; TimescaleDB uses tenant views (test_read_timescaledb.py).
+pytestmark = pytest.mark.storage("postgres")
+
 
 @pytest.fixture
 def rows(client: httpx.Client, sql: SQL) -> None:
-    if sql.fetchval("SELECT value FROM ledger_meta WHERE key = 'storage_variant'") != "postgres":
-        pytest.skip("row-level security is the plain-PostgreSQL layer; TimescaleDB uses tenant views")
     ingest(client, [event(tenantId=t, units=u) for t, u in (("t_a", 1), ("t_a", 2), ("t_b", 40))])
 
 

@@ -1,4 +1,4 @@
-"""The TimescaleDB storage variant. Runs when DATABASE_URL points at a server with the extension."""
+"""The TimescaleDB storage variant (the timescaledb pass of `make test`)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,8 @@ import pytest
 
 from tests.support.events import event
 from tests.support.postgres import SQL
-from tests.support.timescale import require_timescaledb
 
-
-@pytest.fixture(autouse=True)
-def _needs_timescaledb(sql: SQL) -> None:
-    require_timescaledb(sql)
+pytestmark = pytest.mark.storage("timescaledb")
 
 
 def test_ledger_is_a_hypertable_with_the_read_index(client: httpx.Client, sql: SQL) -> None:
