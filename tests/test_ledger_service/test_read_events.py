@@ -7,6 +7,7 @@ import io
 import itertools
 import json
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -91,8 +92,9 @@ def test_each_row_carries_its_fields(ledger: RunningLedger, client: httpx.Client
     with reader(ledger, "t_a") as http:
         [row] = http.get("/api/billing/usage/events").json()["events"]
     assert row.pop("createdAt") >= row["occurredAt"]
+    # The ledger mints every row id (unique ledger-wide); a client's `id` is not the row's.
+    assert uuid.UUID(row.pop("id")) != uuid.UUID(sent["id"])
     assert row == {
-        "id": "0b7e7c57-2d4c-4b4e-9a53-0f6b2a4e6d10",
         "source": "openai",
         "eventType": "ai_message",
         "unit": "token",
@@ -102,6 +104,13 @@ def test_each_row_carries_its_fields(ledger: RunningLedger, client: httpx.Client
         "traceId": "ab" * 16,
         "label": "AI replies",  # the catalog's words, as the usage page shows them
         "unitPlural": "tokens",
+        "idempotencyKey": sent["idempotencyKey"],
+        "kind": "event",
+        "backfilled": False,
+        "corrects": None,
+        "correction": None,
+        "corrections": [],
+        "netUnits": 812,
     }
 
 
@@ -156,13 +165,24 @@ def test_csv_equals_the_json_pages(ledger: RunningLedger, client: httpx.Client) 
             response = http.get("/api/billing/usage/events.csv", params=params)
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/csv")
-            assert csv_as_json(response.text) == pages
+            assert csv_rows(response.text) == [as_csv(row) for row in pages]
             assert len(pages) == (2300 if not params else 460)
 
 
-def csv_as_json(text: str) -> list[dict[str, Any]]:
-    """CSV rows in the JSON API's shape: numbers, parsed metadata, null for an empty traceId."""
-    return [
-        {**r, "units": int(r["units"]), "metadata": json.loads(r["metadata"]), "traceId": r["traceId"] or None}
-        for r in csv.DictReader(io.StringIO(text))
-    ]
+def csv_rows(text: str) -> list[dict[str, Any]]:
+    """The CSV's rows, metadata parsed (the JSON API and the CSV may space it differently)."""
+    return [{**r, "metadata": json.loads(r["metadata"])} for r in csv.DictReader(io.StringIO(text))]
+
+
+def as_csv(row: dict[str, Any]) -> dict[str, Any]:
+    """A JSON row as its CSV line says it: every value a string, a correction's record and an event's
+    corrections flattened into their columns."""
+    correction = row["correction"] or {}
+    flat = {
+        **{k: v for k, v in row.items() if k not in ("correction", "corrections", "metadata")},
+        "correctedBy": " ".join(c["id"] for c in row["corrections"]),
+        "reason": correction.get("reason", ""),
+        "correctionKey": correction.get("correctionKey", ""),
+    }
+    text = {k: "" if v is None else str(v).lower() if isinstance(v, bool) else str(v) for k, v in flat.items()}
+    return {**text, "metadata": row["metadata"]}
