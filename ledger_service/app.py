@@ -125,8 +125,10 @@ class LedgerPlugin(InitPluginProtocol):
                 "ingest": Provide(_state_getter("ingest"), sync_to_thread=False),
                 "read": Provide(_state_getter("read"), sync_to_thread=False),
                 "hooks": Provide(_state_getter("hooks"), sync_to_thread=False),
-                "corrections": Provide(_state_getter("corrections"), sync_to_thread=False),
-                "conflicts": Provide(_state_getter("conflicts"), sync_to_thread=False),
+                # Not "corrections"/"conflicts": Litestar takes a body error at a key named like a dependency
+                # for the dependency's failure (a 500), and the corrections body has a "corrections" key.
+                "correction_service": Provide(_state_getter("corrections"), sync_to_thread=False),
+                "conflict_service": Provide(_state_getter("conflicts"), sync_to_thread=False),
             }
         )
         app_config.exception_handlers.update(

@@ -43,9 +43,11 @@ def bad_body(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Er
     summary="Void or amend stored events (new ledger rows; exactly once per correctionKey)",
 )
 async def correct_events(
-    request: Request[Any, Any, Any], data: JSONBody[CorrectionBatch], corrections: NamedDependency[CorrectionService]
+    request: Request[Any, Any, Any],
+    data: JSONBody[CorrectionBatch],
+    correction_service: NamedDependency[CorrectionService],
 ) -> CorrectionReport:
-    return await corrections.correct(data.corrections, admin_identity(admin_key(request)))
+    return await correction_service.correct(data.corrections, admin_identity(admin_key(request)))
 
 
 class ConflictsPage(msgspec.Struct, frozen=True, rename="camel"):
@@ -63,13 +65,13 @@ class ConflictsPage(msgspec.Struct, frozen=True, rename="camel"):
     summary="Events sent with a stored key and other content, newest first (they changed nothing)",
 )
 async def list_conflicts(
-    conflicts: NamedDependency[ConflictService],
+    conflict_service: NamedDependency[ConflictService],
     tenant_id: Annotated[
         str | None, QueryParameter(name="tenantId", min_length=1, max_length=128, description="Only this tenant's")
     ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=500, description="Conflicts per page")] = 50,
     cursor: Annotated[int | None, QueryParameter(ge=1, description="The previous page's nextCursor")] = None,
 ) -> ConflictsPage:
-    found = await conflicts.page(tenant_id, limit + 1, cursor)
+    found = await conflict_service.page(tenant_id, limit + 1, cursor)
     more = len(found) > limit
     return ConflictsPage(found[:limit], found[limit - 1].id if more else None)

@@ -29,7 +29,9 @@ def admin(ledger: RunningLedger, key: str = TEST_ADMIN_KEY) -> Iterator[httpx.Cl
         yield http
 
 
-def correction(tenant: str, key: str, action: str, reason: str, units: int | None = None, **extra: Any) -> dict[str, Any]:
+def correction(
+    tenant: str, key: str, action: str, reason: str, units: int | None = None, **extra: Any
+) -> dict[str, Any]:
     item: dict[str, Any] = {
         "tenantId": tenant,
         "idempotencyKey": key,
