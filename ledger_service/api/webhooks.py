@@ -16,11 +16,13 @@ budget; the signature check and the parsing run in a worker thread, never on the
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response, Router, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath
 from twilio.twiml import TwiML
@@ -103,58 +105,45 @@ async def _twilio(
     await hooks.store_twilio(specs, tenant_id)
 
 
-@post(
-    "/twilio/{tenant_id:str}/sms",
-    status_code=200,
-    guards=[twilio_headers],
-    request_max_body_size=TWILIO_MAX_BODY_BYTES,
-    operation_class=TwilioWebhookOperation,
-    summary="Twilio message → sms_inbound/mms",
+def _twilio_endpoint(
+    hook: TwilioHook, summary: str, answer: Callable[[Request[Any, Any, Any]], Response[str]]
+) -> HTTPRouteHandler:
+    """One Twilio endpoint: they differ only in the hook (what is billed) and the TwiML answer."""
+
+    async def handler(
+        tenant_id: FromPath[str],
+        request: Request[Any, Any, Any],
+        hooks: NamedDependency[WebhookService],
+        settings: NamedDependency[Settings],
+    ) -> Response[str]:
+        await _twilio(hook, tenant_id, request, hooks, settings)
+        return answer(request)
+
+    handler.__name__ = handler.__qualname__ = f"twilio_{hook.value.replace('-', '_')}"
+    return post(
+        f"/twilio/{{tenant_id:str}}/{hook.value}",
+        name=handler.__name__,
+        status_code=200,
+        guards=[twilio_headers],
+        request_max_body_size=TWILIO_MAX_BODY_BYTES,
+        operation_class=TwilioWebhookOperation,
+        summary=summary,
+    )(handler)
+
+
+twilio_sms = _twilio_endpoint(
+    TwilioHook.SMS,
+    "Twilio message → sms_inbound/mms",
+    lambda request: _twiml(MessagingResponse(), request.query_params.get("next")),
 )
-async def twilio_sms(
-    tenant_id: FromPath[str],
-    request: Request[Any, Any, Any],
-    hooks: NamedDependency[WebhookService],
-    settings: NamedDependency[Settings],
-) -> Response[str]:
-    await _twilio(TwilioHook.SMS, tenant_id, request, hooks, settings)
-    return _twiml(MessagingResponse(), request.query_params.get("next"))
-
-
-@post(
-    "/twilio/{tenant_id:str}/voice-status",
-    status_code=200,
-    guards=[twilio_headers],
-    request_max_body_size=TWILIO_MAX_BODY_BYTES,
-    operation_class=TwilioWebhookOperation,
-    summary="Twilio call status → call_in / call_minutes",
+twilio_voice_status = _twilio_endpoint(
+    TwilioHook.VOICE_STATUS, "Twilio call status → call_in / call_minutes", lambda _: _xml(VoiceResponse())
 )
-async def twilio_voice_status(
-    tenant_id: FromPath[str],
-    request: Request[Any, Any, Any],
-    hooks: NamedDependency[WebhookService],
-    settings: NamedDependency[Settings],
-) -> Response[str]:
-    await _twilio(TwilioHook.VOICE_STATUS, tenant_id, request, hooks, settings)
-    return _xml(VoiceResponse())
-
-
-@post(
-    "/twilio/{tenant_id:str}/ivr",
-    status_code=200,
-    guards=[twilio_headers],
-    request_max_body_size=TWILIO_MAX_BODY_BYTES,
-    operation_class=TwilioWebhookOperation,
-    summary="Twilio IVR step → ivr",
+twilio_ivr = _twilio_endpoint(
+    TwilioHook.IVR,
+    "Twilio IVR step → ivr",
+    lambda request: _twiml(VoiceResponse(), request.query_params.get("next")),
 )
-async def twilio_ivr(
-    tenant_id: FromPath[str],
-    request: Request[Any, Any, Any],
-    hooks: NamedDependency[WebhookService],
-    settings: NamedDependency[Settings],
-) -> Response[str]:
-    await _twilio(TwilioHook.IVR, tenant_id, request, hooks, settings)
-    return _twiml(VoiceResponse(), request.query_params.get("next"))
 
 
 @post(

@@ -110,9 +110,19 @@ class Policies:
 async def _summary_args(conn: Any, tenant_id: str, window: SummaryWindow) -> tuple[object, ...]:
     """usage_summary's parameters after $1: the day starts, the ranges to read at each level, the filters,
     each level's bounds."""
-    state = await conn.fetchrow(query("summary_state"), tenant_id, window.day_starts[0], window.end)
-    ranges = plan_ranges(window.day_starts, window.end, state["materialized_until"], state["marked_hours"])
+    start, end = window.day_starts[0], window.end
+    state = await conn.fetchrow(query("summary_state"), tenant_id, start, end)
+    trusted_end = _within(state["materialized_until"], start, end)
+    ranges = plan_ranges(window.day_starts, end, trusted_end, state["marked_hours"])
     return (window.day_starts, *ranges.columns(), window.source, window.event_type, *ranges.bounds())
+
+
+def _within(instant: datetime, start: datetime, end: datetime) -> datetime:
+    """`instant` clamped into [start, end]. asyncpg maps PostgreSQL's ±infinity to the naive datetime.min/max
+    (and sends an aware 0001-01-01 00:00 UTC as -infinity), so a naive value here is one of the two ends."""
+    if instant.tzinfo is None:
+        return start if instant == datetime.min else end
+    return min(max(instant, start), end)
 
 
 class UsageReadRepository:
