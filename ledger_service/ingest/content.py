@@ -5,7 +5,7 @@ retry from another span, or a webhook recorded both by the app and by the ledger
 neither is a client-sent `id`. Time is content only when both events carry the sender's own: when the
 ledger assigned it (the sender gave none: Twilio's webhooks carry no timestamp), a retry arrives at
 another moment and is still the same event. Metadata is compared as JSON values (key order, spacing and
-number spelling aside): the database compares jsonb, a batch's own repeats are decoded here.
+number spelling aside): the database compares jsonb.
 """
 
 from __future__ import annotations
@@ -51,16 +51,6 @@ def against_stored(sent: Content, stored: StoredContent) -> list[Difference]:
     return found
 
 
-def against_first(sent: Content, first: Content) -> list[Difference]:
-    """How a repeat of a key within one batch differs from the key's first event in the batch."""
-    found = _plain_differences(sent, first.source, first.event_type, first.units)
-    if not (sent.time_assigned or first.time_assigned) and sent.occurred_at != first.occurred_at:
-        found.append(Difference(fields.OCCURRED_AT, _instant(sent.occurred_at), _instant(first.occurred_at)))
-    if sent.metadata != first.metadata and _json(sent.metadata) != _json(first.metadata):
-        found.append(Difference(fields.METADATA, sent.metadata, first.metadata))
-    return found
-
-
 def _plain_differences(sent: Content, source: str, event_type: str, units: int) -> list[Difference]:
     found = []
     if sent.source != source:
@@ -74,7 +64,3 @@ def _plain_differences(sent: Content, source: str, event_type: str, units: int) 
 
 def _instant(at: datetime) -> str:
     return msgspec.json.encode(at).decode().strip('"')
-
-
-def _json(text: str) -> object:
-    return msgspec.json.decode(text)

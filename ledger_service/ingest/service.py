@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from ledger_service.errors import PayloadTooLargeError
-from ledger_service.ingest.content import Content, against_first, against_stored
+from ledger_service.ingest.content import Content, against_stored
 from ledger_service.ingest.metrics import IngestCounters
 from ledger_service.ingest.model import (
     Conflict,
@@ -28,7 +28,7 @@ from ledger_service.ingest.model import (
 from ledger_service.ingest.validation import Limits, Window, check_event
 from ledger_service.offload import off_loop
 from ledger_service.settings import Settings
-from ledger_service.storage.ledger import ConflictRecord, Inserted, LedgerRepository, NewEvents
+from ledger_service.storage.ledger import ConflictRecord, Inserted, KeyLookup, LedgerRepository, NewEvents
 from usage_ledger_contract import fields
 from usage_ledger_contract.wire import UsageEvent
 
@@ -93,12 +93,10 @@ class _BatchBuilder:
         rows.span_ids.append(event.span_id)
         rows.time_assigned.append(assigned)
 
-    def found(self, row: int, index: int, differences: list[Difference], content: Content | None = None) -> _Found:
-        """A conflict of item `index` with the key of row `row`."""
+    def found(self, row: int, index: int, differences: list[Difference], content: Content, event_id: UUID) -> _Found:
+        """A conflict of item `index` (sent as `content`) with the event stored under the key of row `row`."""
         rows = self.rows
-        return _Found(
-            index, rows.tenant_ids[row], rows.idempotency_keys[row], differences, content or self.contents[row]
-        )
+        return _Found(index, rows.tenant_ids[row], rows.idempotency_keys[row], differences, content, event_id)
 
 
 # Below this many events checking a batch takes well under a millisecond: a thread hop would cost more.
@@ -158,23 +156,28 @@ class IngestService:
         return prepared
 
     async def _conflicts(self, builder: _BatchBuilder, inserted: Inserted) -> list[_Found]:
-        """Events not stored whose key holds other content: compared with the stored event, or, for a key's
-        later events in the batch, with its first one (a repeat of a conflicting event conflicts too)."""
-        by_row: dict[int, _Found] = {}
-        for stored in await self._repository.stored_content(builder.rows, inserted.not_stored):
-            differences = against_stored(builder.contents[stored.index], stored)
+        """Events not stored whose key holds other content. Every one is compared with the event stored under
+        its key, a key's later events in the batch too (with the batch's first, if that was stored now): a
+        conflict names what differs from what the ledger holds, never from another event of the batch."""
+        rows = builder.rows
+        lookups = [
+            KeyLookup(row, rows.tenant_ids[row], rows.idempotency_keys[row], rows.metadata[row])
+            for row in inserted.not_stored
+        ]
+        lookups += [  # negative tags: the repeats, by position
+            KeyLookup(-1 - n, rows.tenant_ids[r.first], rows.idempotency_keys[r.first], r.content.metadata)
+            for n, r in enumerate(builder.repeats)
+        ]
+        found: list[_Found] = []
+        for stored in await self._repository.stored_content(lookups):
+            if stored.index >= 0:
+                row, index, content = stored.index, builder.items[stored.index], builder.contents[stored.index]
+            else:
+                repeat = builder.repeats[-1 - stored.index]
+                row, index, content = repeat.first, repeat.index, repeat.content
+            differences = against_stored(content, stored)
             if differences:
-                by_row[stored.index] = builder.found(stored.index, builder.items[stored.index], differences)
-                by_row[stored.index].event_id = stored.event_id
-        found = list(by_row.values())
-        for repeat in builder.repeats:
-            first = by_row.get(repeat.first)
-            differences = against_first(repeat.content, builder.contents[repeat.first])
-            if differences or first is not None:
-                differences = differences or (first.differences if first else [])
-                conflict = builder.found(repeat.first, repeat.index, differences, repeat.content)
-                conflict.event_id = first.event_id if first else None
-                found.append(conflict)
+                found.append(builder.found(row, index, differences, content, stored.event_id))
         return sorted(found, key=lambda f: f.index)
 
 

@@ -68,8 +68,18 @@ class Inserted:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyLookup:
+    """An event sent with a key that was claimed before: `index` is the caller's tag, returned with the answer."""
+
+    index: int
+    tenant_id: str
+    idempotency_key: str
+    metadata: str  # JSON text, as sent
+
+
+@dataclass(frozen=True, slots=True)
 class StoredContent:
-    """What the ledger holds under a key, beside an event sent with it again (position `index` of a batch)."""
+    """What the ledger holds under a key, beside an event sent with it again (the lookup tagged `index`)."""
 
     index: int
     event_id: UUID
@@ -150,16 +160,16 @@ class LedgerRepository:
         assert row is not None  # an aggregate over the statement's CTEs: always one row
         return Inserted(row["stored"], [ordinal - 1 for ordinal in row["not_stored"]])
 
-    async def stored_content(self, events: NewEvents, positions: Sequence[int]) -> list[StoredContent]:
-        """The stored content under the keys of the events at `positions` (keys claimed before)."""
-        if not positions:
+    async def stored_content(self, lookups: Sequence[KeyLookup]) -> list[StoredContent]:
+        """The stored content under each lookup's (tenant, key), beside the metadata sent with it; a lookup
+        whose key holds no row (its claim predates the row's time being kept) is left out."""
+        if not lookups:
             return []
-        ordinals = [p + 1 for p in positions]
         args = (
-            ordinals,
-            [events.tenant_ids[p] for p in positions],
-            [events.idempotency_keys[p] for p in positions],
-            [events.metadata[p] for p in positions],
+            [lookup.index for lookup in lookups],
+            [lookup.tenant_id for lookup in lookups],
+            [lookup.idempotency_key for lookup in lookups],
+            [lookup.metadata for lookup in lookups],
         )
         try:
             async with self._pool.acquire() as conn:
@@ -168,7 +178,7 @@ class LedgerRepository:
             raise StorageUnavailableError(f"the database is unavailable, retry later: {exc!r}") from None
         return [
             StoredContent(
-                r["ord"] - 1,
+                r["ord"],
                 r["event_id"],
                 r["time_assigned"],
                 r["source"],
