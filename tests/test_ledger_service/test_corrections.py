@@ -15,13 +15,14 @@ import httpx
 import pytest
 
 from ledger_service.settings import Settings
-from tests.conftest import TEST_INGEST_KEY
+from tests.conftest import TEST_ADMIN_KEY, TEST_INGEST_KEY
 from tests.support import aggregates
 from tests.support.admin import CORRECTIONS, admin, backfill, correct, correction
 from tests.support.events import event
 from tests.support.postgres import SQL
 from tests.support.read import Daily, ingest, raw_reference, reader, summary_as_daily, token_for, walk_events
 from tests.support.server import RunningLedger
+from tests.test_ledger_service.test_cli_and_settings import run_cli
 from tests.test_ledger_service.test_exact_summaries import analyst_daily_utc, page_daily, raw_daily_utc
 from tests.test_ledger_service.test_rls import run
 
@@ -297,3 +298,29 @@ def test_a_tenant_sees_only_its_own_corrections(ledger: RunningLedger, client: h
     assert run(sql, "ledger_reader", "t_b", statement) == []
     assert [tuple(r) for r in run(sql, "ledger_reader", "t_a", statement)] == [("t_a", "t_a's secret reason")]
     assert run(sql, "ledger_reader", "t_b", "SELECT * FROM usage_corrections_tenant") == []
+
+
+def test_usage_ledger_correct_voids_and_amends_from_the_command_line(
+    ledger: RunningLedger, client: httpx.Client, sql: SQL, database_url: str
+) -> None:
+    sms, call = event(tenantId="t_a", units=6), event(tenantId="t_a", eventType="call_minutes", units=9)
+    ingest(client, [sms, call])
+    env = {"DATABASE_URL": database_url, "LEDGER_ADMIN_KEYS": TEST_ADMIN_KEY, "LEDGER_ADMIN_KEY": TEST_ADMIN_KEY}
+    void = ("correct", "--tenant", "t_a", "--key", sms["idempotencyKey"], "--void", "--reason", "sent twice")
+    done = run_cli(*void, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("applied: correction cli-") and "its units are now 0" in done.stdout
+    again = run_cli(*void, env=env)  # the same command again is the same correction
+    assert again.returncode == 0 and again.stdout.startswith("duplicate: "), again.stdout
+    amend = ("correct", "--tenant", "t_a", "--key", call["idempotencyKey"], "--amend", "4", "--reason", "rounding")
+    assert run_cli(*amend, "--admin-key", TEST_ADMIN_KEY, env={**env, "LEDGER_ADMIN_KEY": ""}).returncode == 0
+    unknown = run_cli("correct", "--tenant", "t_a", "--key", "nope", "--void", "--reason", "typo", env=env)
+    assert unknown.returncode == 1
+    assert "rejected: idempotencyKey: tenant 't_a' has no event with this key" in unknown.stderr
+    wrong = run_cli(*void, "--admin-key", "not-an-admin-key-0123456789", env=env)
+    assert wrong.returncode == 2 and "not one of LEDGER_ADMIN_KEYS" in wrong.stderr
+    with reader(ledger, "t_a") as http:
+        rows = {r["idempotencyKey"]: r for r in walk_events(http) if r["kind"] == "event"}
+    assert (rows[sms["idempotencyKey"]]["netUnits"], rows[call["idempotencyKey"]]["netUnits"]) == (0, 4)
+    assert rows[sms["idempotencyKey"]]["corrections"][0]["reason"] == "sent twice"
+    assert sql.fetchval("SELECT count(*) FROM usage_corrections") == 2

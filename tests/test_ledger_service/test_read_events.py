@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 
 from tests.support.events import event
-from tests.support.read import ingest, reader, walk_events
+from tests.support.read import ingest, reader, token_for, walk_events
 from tests.support.server import RunningLedger
+from tests.test_web.html import link, rows
 
 
 def events_at(tenant: str, instants: list[datetime], **fields: Any) -> list[dict[str, Any]]:
@@ -186,3 +187,32 @@ def as_csv(row: dict[str, Any]) -> dict[str, Any]:
     }
     text = {k: "" if v is None else str(v).lower() if isinstance(v, bool) else str(v) for k, v in flat.items()}
     return {**text, "metadata": row["metadata"]}
+
+
+def test_the_same_client_id_in_two_batches_never_costs_a_row_at_a_page_boundary(
+    ledger: RunningLedger, client: httpx.Client
+) -> None:
+    # Issue 12, class 4: the worst case for a keyset on (occurred_at, id) if ids came from clients: pairs of
+    # events with the same `id` and the same instant, in two batches, across every page boundary.
+    same = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    ids = [str(uuid.uuid4()) for _ in range(40)]
+    for _ in range(2):
+        ingest(client, [event(tenantId="t_a", id=i, occurredAt=same.isoformat()) for i in ids])
+    with reader(ledger, "t_a") as http:
+        for limit in (25, 7, 1):
+            walked = walk_events(http, limit=limit)
+            assert len({r["id"] for r in walked}) == len(walked) == 80, limit
+        csv_ids = [r["id"] for r in csv.DictReader(io.StringIO(http.get("/api/billing/usage/events.csv").text))]
+        summary = http.get("/api/billing/usage/summary", params={"days": "3"}).json()
+    assert len(set(csv_ids)) == len(csv_ids) == 80 == summary["totalEvents"]
+    assert not set(csv_ids) & set(ids)  # the ledger's ids, never the client's
+    page_ids: list[str] = []
+    with httpx.Client(base_url=ledger.url, timeout=60) as http:
+        http.get("/settings/billing/usage", params={"token": token_for(ledger.settings, "t_a")})
+        url: str | None = f"/settings/billing/usage?tz=UTC&from={same.date()}&to={same.date()}"
+        while url:
+            response = http.get(url)
+            assert response.status_code == 200, response.text
+            page_ids += [r["data-id"] for r in rows(response.text)]
+            url = link(response.text, "next")
+    assert sorted(page_ids) == sorted(set(csv_ids))
