@@ -19,6 +19,7 @@ from ledger_service.api.openapi import ADMIN_SECURITY, ErrorBody, ErrorDetail, a
 from ledger_service.errors import BadRequestError
 from ledger_service.ingest.conflicts import ConflictList, ConflictService
 from ledger_service.ingest.corrections import CorrectionService, admin_identity
+from usage_ledger_contract.rules import tenant_id_problem
 from usage_ledger_contract.wire import CorrectionBatch, CorrectionReport
 
 
@@ -27,7 +28,7 @@ def bad_body(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Er
     problems = exc.extra if isinstance(exc.extra, list) else []
     said = [str(p.get("message")) for p in problems if isinstance(p, dict) and p.get("message")]
     keys = [str(p.get("key")) for p in problems if isinstance(p, dict) and p.get("key")]
-    where = keys[0] if keys and not said else "body"
+    where = keys[0] if keys else "body"  # the parameter or body field, as Litestar names it
     message = f"{where}: {said[0] if said else exc.detail}"
     return Response(ErrorBody(ErrorDetail(BadRequestError.code, message)), status_code=400)
 
@@ -70,8 +71,13 @@ async def list_conflicts(
         str | None, QueryParameter(name="tenantId", min_length=1, max_length=128, description="Only this tenant's")
     ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=500, description="Conflicts per page")] = 50,
-    cursor: Annotated[int | None, QueryParameter(ge=1, description="The previous page's nextCursor")] = None,
+    cursor: Annotated[
+        int | None, QueryParameter(ge=1, le=2**63 - 1, description="The previous page's nextCursor")
+    ] = None,
 ) -> ConflictsPage:
+    problem = tenant_id_problem(tenant_id) if tenant_id is not None else None
+    if problem:
+        raise BadRequestError(f"tenantId: {problem}")
     found = await conflict_service.page(tenant_id, limit + 1, cursor)
     more = len(found) > limit
     return ConflictsPage(found[:limit], found[limit - 1].id if more else None)

@@ -161,3 +161,14 @@ def test_a_twilio_webhook_with_a_changed_count_is_a_conflict(ledger: RunningLedg
         5,
     )
     assert json.loads(httpx.get(f"{ledger.url}/api/admin/conflicts").text)["error"]["code"]
+
+
+def test_bad_listing_parameters_are_a_400_naming_the_parameter(ledger: RunningLedger) -> None:
+    with admin(ledger) as http:
+        for params, name in (
+            ({"cursor": str(2**64)}, "cursor"),
+            ({"limit": "0"}, "limit"),
+            ({"tenantId": "t\x00a"}, "tenantId"),
+        ):
+            response = http.get("/api/admin/conflicts", params=params)
+            assert response.status_code == 400 and name in response.text, (params, response.text)
