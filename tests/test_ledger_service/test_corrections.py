@@ -6,6 +6,7 @@ makes them."""
 from __future__ import annotations
 
 import random
+import threading
 import uuid
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -324,3 +325,26 @@ def test_usage_ledger_correct_voids_and_amends_from_the_command_line(
     assert (rows[sms["idempotencyKey"]]["netUnits"], rows[call["idempotencyKey"]]["netUnits"]) == (0, 4)
     assert rows[sms["idempotencyKey"]]["corrections"][0]["reason"] == "sent twice"
     assert sql.fetchval("SELECT count(*) FROM usage_corrections") == 2
+
+
+def test_concurrent_voids_of_one_event_apply_once(ledger: RunningLedger, client: httpx.Client, sql: SQL) -> None:
+    sms = event(tenantId="t_a", units=8)
+    ingest(client, [sms])
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def void(n: int) -> None:
+        item = correction("t_a", sms["idempotencyKey"], "void", f"void number {n}")
+        with admin(ledger) as http:
+            barrier.wait()
+            [outcome] = correct(http, [item])["corrections"]
+        outcomes.append(outcome["outcome"])
+
+    threads = [threading.Thread(target=void, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["applied", "rejected", "rejected", "rejected"]
+    assert sql.fetchval("SELECT sum(units)::int FROM usage_ledger") == 0
+    assert sql.fetchval("SELECT sum(events)::int FROM usage_ledger") == 0
