@@ -117,7 +117,14 @@ class TestEventWebhook:
         payload = event_batch(events)
         answer = deliver(ledger, payload, signer.sign(payload))
         assert answer.status_code == 200, answer.text
-        assert answer.json() == {"events": 2, "accepted": 2, "duplicates": 0, "recordedAtSend": 1}
+        assert answer.json() == {
+            "events": 2,
+            "accepted": 2,
+            "duplicates": 0,
+            "recordedAtSend": 1,
+            "conflicts": 0,
+            "conflictDetails": [],
+        }
         rows = usage_rows(sql)
         assert [(r["tenant_id"], r["event_type"], r["units"]) for r in rows] == [("t_acme", "email_sent", 1)] * 2
         assert {r["idempotency_key"] for r in rows} == {f"{e['sg_message_id']}:email_sent" for e in events[:2]}
