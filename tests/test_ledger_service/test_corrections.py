@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from ledger_service.settings import Settings
+from ledger_service.storage.sql import query
 from tests.conftest import TEST_ADMIN_KEY, TEST_INGEST_KEY
 from tests.support import aggregates
 from tests.support.admin import CORRECTIONS, admin, backfill, correct, correction
@@ -348,3 +349,32 @@ def test_concurrent_voids_of_one_event_apply_once(ledger: RunningLedger, client:
     assert sorted(outcomes) == ["applied", "rejected", "rejected", "rejected"]
     assert sql.fetchval("SELECT sum(units)::int FROM usage_ledger") == 0
     assert sql.fetchval("SELECT sum(events)::int FROM usage_ledger") == 0
+
+
+def test_an_event_whose_key_claim_was_pruned_is_found_by_its_time_or_its_key(
+    ledger: RunningLedger, client: httpx.Client, sql: SQL
+) -> None:
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    sms, call = event(tenantId="t_a", units=5, occurredAt=at.isoformat()), event(tenantId="t_a", units=7)
+    ingest(client, [sms, call])
+    # The claims go as the hourly pruning removes them past LEDGER_DEDUP_RETENTION_DAYS.
+    sql.execute("UPDATE usage_idempotency_keys SET claimed_at = now() - interval '41 days'")
+    sql.execute(query("prune_idempotency_keys"), 40, 1000)
+    assert sql.fetchval("SELECT count(*) FROM usage_idempotency_keys") == 0
+    with admin(ledger) as http:
+        wrong_time = correction(
+            "t_a", sms["idempotencyKey"], "void", "x", occurredAt=(at - timedelta(hours=1)).isoformat()
+        )
+        by_time = correction("t_a", sms["idempotencyKey"], "void", "duplicate", occurredAt=at.isoformat())
+        by_key = correction("t_a", call["idempotencyKey"], "amend", "recount", units=2)
+        body = correct(http, [wrong_time, by_time, by_key])
+    assert [o["outcome"] for o in body["corrections"]] == ["rejected", "applied", "applied"]
+    assert body["errors"][0]["message"].startswith("tenant 't_a' has no event with this key at ")
+    assert sql.fetchval("SELECT sum(units)::int FROM usage_ledger") == 2
+    # The key used again once its claim was gone: two events carry it, so the time must say which.
+    ingest(client, [dict(call, units=3, occurredAt=(at - timedelta(days=1)).isoformat())])
+    sql.execute("UPDATE usage_idempotency_keys SET claimed_at = now() - interval '41 days'")
+    sql.execute(query("prune_idempotency_keys"), 40, 1000)
+    with admin(ledger) as http:
+        body = correct(http, [correction("t_a", call["idempotencyKey"], "void", "which one?")])
+    assert body["rejected"] == 1 and "several events of this tenant carry this key" in body["errors"][0]["message"]
