@@ -127,11 +127,22 @@ SELECT (SELECT count(*) FROM inserted)::int AS stored,
 -- For events whose key was already claimed: the stored event's content, to tell a duplicate (same content)
 -- from a conflict (DESIGN.md invariant 8). The claim finds the row through the ledger's index (tenant,
 -- occurred_at, id), at any age; jsonb equality compares metadata whatever its key order or spacing.
+-- One index lookup per event in each table, whatever the tables' sizes: the LIMITs keep the planner from
+-- flattening the LATERAL subqueries into a hash join that reads every claim (a seq scan of millions of keys
+-- per resent batch).
 SELECT t.ord, k.event_id, k.time_assigned, l.source, l.event_type, l.units, l.occurred_at,
        l.metadata = t.metadata AS same_metadata
 FROM unnest($1::int[], $2::text[], $3::text[], $4::jsonb[]) AS t(ord, tenant_id, idempotency_key, metadata)
-JOIN usage_idempotency_keys k ON k.tenant_id = t.tenant_id AND k.idempotency_key = t.idempotency_key
-JOIN usage_ledger l ON l.tenant_id = k.tenant_id AND l.occurred_at = k.occurred_at AND l.id = k.event_id;
+CROSS JOIN LATERAL (
+    SELECT event_id, occurred_at, time_assigned FROM usage_idempotency_keys
+    WHERE tenant_id = t.tenant_id AND idempotency_key = t.idempotency_key
+    LIMIT 1
+) AS k
+CROSS JOIN LATERAL (
+    SELECT source, event_type, units, occurred_at, metadata FROM usage_ledger
+    WHERE tenant_id = t.tenant_id AND occurred_at = k.occurred_at AND id = k.event_id
+    LIMIT 1
+) AS l;
 
 -- name: record_conflicts
 -- Conflicts kept for inspection: one row per (tenant, key, content sent); the same conflicting content sent
