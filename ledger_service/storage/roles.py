@@ -13,6 +13,7 @@ so a name reads the same inside a quoted identifier, a string literal or a funct
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from dataclasses import dataclass
@@ -149,10 +150,9 @@ async def ensure(conn: Connection, roles: Roles) -> None:
 
 async def _run_formatted(conn: Connection, statement: str, name: str) -> None:
     # Identifiers cannot be $n parameters: the server formats the statement (format %I), then it runs.
-    try:
+    # Another process may have created or granted it a moment ago.
+    with contextlib.suppress(asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
         await conn.execute(await conn.fetchval(query(statement), name))
-    except (asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
-        pass  # another process created or granted it a moment ago
 
 
 def _operator_advice(login: str, missing: list[str], ungranted: list[str]) -> str:

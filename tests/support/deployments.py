@@ -22,7 +22,7 @@ from tests.support.postgres import drop_roles, with_database
 from tests.test_docs.markdown import blocks
 
 EXAMPLE = "acme_usage"  # the deployment the README's SQL is written for
-EXAMPLE_PASSWORD = "a-long-random-password"  # noqa: S105 - the README's placeholder, replaced here
+EXAMPLE_PASSWORD = "a-long-random-password"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from ledger_service.storage.roles import KINDS, Roles
 from ledger_service.storage.sql import query
 from tests.support.postgres import SQL
 
-
 _RECORDED = "SELECT key, value FROM ledger_meta WHERE key = ANY($1::text[])"
 
 

@@ -123,7 +123,9 @@ def server_line(major: int) -> str:
 
 
 async def _parts(conn: asyncpg.Connection, names: dict[str, str]) -> list[list[str]]:
-    database_acl = await conn.fetchval("SELECT coalesce(datacl::text, '') FROM pg_database WHERE datname = current_database()")
+    database_acl = await conn.fetchval(
+        "SELECT coalesce(datacl::text, '') FROM pg_database WHERE datname = current_database()"
+    )
     parts = [[f"database grants {_acl(database_acl, names)}"]]
     for rel in await conn.fetch(_RELATIONS):
         head = f"relation {rel['relname']} kind={rel['kind']} rls={rel['relrowsecurity']}/{rel['relforcerowsecurity']}"

@@ -133,7 +133,9 @@ def powers(admin_dsn: str, login: str) -> dict[str, bool]:
 
 def ledger_counts(admin_dsn: str) -> tuple[int, int]:
     sql = SQL(admin_dsn)
-    return sql.fetchval("SELECT count(*) FROM usage_ledger"), sql.fetchval("SELECT count(*) FROM usage_idempotency_keys")
+    return sql.fetchval("SELECT count(*) FROM usage_ledger"), sql.fetchval(
+        "SELECT count(*) FROM usage_idempotency_keys"
+    )
 
 
 def test_the_service_runs_as_a_login_that_owns_only_its_database(
@@ -151,7 +153,9 @@ def test_the_service_runs_as_a_login_that_owns_only_its_database(
     assert series["totals"]["units"] == 3
     if storage == "timescaledb":  # the refresh job runs as the login too (TimescaleDB runs a job as its owner)
         as_a = SQL(a.dsn)
-        job = as_a.fetchval("SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'ledger_refresh_aggregates_job'")
+        job = as_a.fetchval(
+            "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'ledger_refresh_aggregates_job'"
+        )
         as_a.execute(f"CALL run_job({job})")
         assert as_a.fetchval("SELECT materialized_until > '-infinity' FROM ledger_aggregate_state")
 
@@ -251,7 +255,9 @@ def legacy_database(admin_dsn: str, storage: str) -> Iterator[tuple[str, Roles]]
     """A database migrated by the previous version (0001-0008 as written: the cluster-wide roles) as the
     superuser it ran as, holding t_a's rows; yields its superuser DSN and the roles it will have."""
     name = f"legacy_{uuid.uuid4().hex[:10]}"
-    existing = {r["rolname"] for r in SQL(admin_dsn).fetch("SELECT rolname FROM pg_roles WHERE rolname = ANY($1)", LEGACY)}
+    existing = {
+        r["rolname"] for r in SQL(admin_dsn).fetch("SELECT rolname FROM pg_roles WHERE rolname = ANY($1)", LEGACY)
+    }
     asyncio.run(run_as_admin(admin_dsn, [f"CREATE DATABASE {name}"]))
     dsn = with_database(admin_dsn, name)
     try:
@@ -322,7 +328,10 @@ def test_a_database_migrated_with_the_cluster_wide_roles_moves_to_its_own(
                 assert visible_rows(other_in_legacy, relation, setup=setup) == 0, (relation, setup)
         assert refused(other_in_legacy, WRITES[0], setup=("SET ROLE ledger_writer",))
         legacy = SQL(dsn)
-        left = "SELECT count(*) FROM pg_shdepend s JOIN pg_roles r ON r.oid = s.refobjid WHERE r.rolname = ANY($1) AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        left = (
+            "SELECT count(*) FROM pg_shdepend s JOIN pg_roles r ON r.oid = s.refobjid WHERE r.rolname = ANY($1)"
+            " AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         assert legacy.fetchval(left, LEGACY) == 0
         assert database_roles(legacy) == own
     finally:
@@ -357,7 +366,9 @@ async def migrate_as(dsn: str, storage: str, configured: ConfiguredRoles | None 
         await conn.close()
 
 
-def test_configured_role_names_are_used_and_then_kept(admin_dsn: str, database_url: str, sql: SQL, storage: str) -> None:
+def test_configured_role_names_are_used_and_then_kept(
+    admin_dsn: str, database_url: str, sql: SQL, storage: str
+) -> None:
     names = Roles(*(f"r12_{uuid.uuid4().hex[:8]}_{kind}" for kind in KINDS))
     try:
         asyncio.run(migrate_as(database_url, storage, ConfiguredRoles(names.reader, names.writer, names.analyst)))
@@ -365,7 +376,9 @@ def test_configured_role_names_are_used_and_then_kept(admin_dsn: str, database_u
         granted = "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a WHERE a.grantee = $1::regrole"
         assert all(sql.fetchval(granted, name) > 0 for name in names.names())
         asyncio.run(migrate_as(database_url, storage))  # no setting: the recorded names
-        with pytest.raises(MigrationError, match="LEDGER_WRITER_ROLE is 'someone_else' but this database's writer role"):
+        with pytest.raises(
+            MigrationError, match="LEDGER_WRITER_ROLE is 'someone_else' but this database's writer role"
+        ):
             asyncio.run(migrate_as(database_url, storage, ConfiguredRoles(writer="someone_else")))
     finally:
         asyncio.run(run_as_admin(database_url, [f"DROP OWNED BY {', '.join(names.names())}"]))
@@ -379,7 +392,9 @@ def test_the_tenant_proof_is_an_hmac_good_for_one_transaction(ledger: Any, sql: 
             async with conn.transaction():
                 await begin_tenant_read(conn, "t_a")
                 proof = await conn.fetchval("SELECT current_setting('ledger.tenant_proof')")
-                message = await conn.fetchval("SELECT concat_ws(':', pg_backend_pid(), extract(epoch FROM now()), 't_a')")
+                message = await conn.fetchval(
+                    "SELECT concat_ws(':', pg_backend_pid(), extract(epoch FROM now()), 't_a')"
+                )
                 assert await conn.fetchval("SELECT ledger_read_tenant()") == "t_a"
             inner = await conn.fetchval("SELECT inner_pad FROM ledger_read_key")
             key = bytes(b ^ 0x36 for b in inner)
