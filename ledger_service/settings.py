@@ -27,6 +27,7 @@ MIN_SECRET_KEY_BYTES = 32
 MIN_INGEST_KEY_CHARS = 16
 _MIN_DISTINCT_CHARS = 8  # "aaaaaaaaaaaaaaaa" is long and still no secret
 _PLACEHOLDER = "change-me"  # .env.example's values say this; they are examples, not secrets
+_ROLE_NAME = r"^[a-z_][a-z0-9_]{0,62}$"  # = storage/roles.py NAME_PATTERN (settings sit below storage)
 
 
 class DeclaredEventType(BaseModel):
@@ -82,6 +83,11 @@ class Settings(BaseSettings):
     partitions_ahead_months: int = Field(default=2, ge=0)
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=8, ge=1)
+    # This ledger's database roles (storage/roles.py); unset: `<database>_ledger_reader` and so on. Lowercase
+    # identifiers, as PostgreSQL folds them; fixed once a database has been migrated with them.
+    reader_role: str | None = Field(default=None, pattern=_ROLE_NAME)
+    writer_role: str | None = Field(default=None, pattern=_ROLE_NAME)
+    analyst_role: str | None = Field(default=None, pattern=_ROLE_NAME)
 
     # The HTTP edge (ledger_service/server.py): connections held at once (past it, the one waiting longest
     # for its client is closed), and how long a request's head, then its body, may take to arrive.

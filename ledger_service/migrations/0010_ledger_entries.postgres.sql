@@ -23,7 +23,7 @@ CREATE OR REPLACE VIEW usage_ledger_tenant WITH (security_invoker = true) AS
 SELECT id, tenant_id, source, event_type, units, metadata, occurred_at, created_at, trace_id, span_id,
        idempotency_key, events, corrects, backfilled
 FROM usage_ledger
-WHERE tenant_id = current_setting('ledger.tenant_id', true);
+WHERE tenant_id = (SELECT ledger_read_tenant());
 
 -- The rollups count rows (`entries`) beside net events: the summary's totalEvents is the number of rows the
 -- events listing shows, corrections included. The rollups are not the ledger: updating them is fine. The
@@ -45,12 +45,12 @@ ALTER TABLE usage_rollup_1h DROP CONSTRAINT usage_rollup_1h_pkey,
 CREATE OR REPLACE VIEW usage_rollup_tenant WITH (security_invoker = true) AS
 SELECT tenant_id, bucket, source, event_type, units, events, entries
 FROM usage_rollup_15m
-WHERE tenant_id = current_setting('ledger.tenant_id', true);
+WHERE tenant_id = (SELECT ledger_read_tenant());
 
 CREATE OR REPLACE VIEW usage_rollup_1h_tenant WITH (security_invoker = true) AS
 SELECT tenant_id, bucket, source, event_type, units, events, entries
 FROM usage_rollup_1h
-WHERE tenant_id = current_setting('ledger.tenant_id', true);
+WHERE tenant_id = (SELECT ledger_read_tenant());
 
 -- As in 0006, with net events and rows.
 CREATE OR REPLACE FUNCTION ledger_refresh_aggregates(from_ts timestamptz, to_ts timestamptz) RETURNS bigint

@@ -13,7 +13,7 @@ CREATE OR REPLACE VIEW usage_ledger_tenant AS
 SELECT id, tenant_id, source, event_type, units, metadata, occurred_at, created_at, trace_id, span_id,
        idempotency_key, events, corrects, backfilled
 FROM usage_ledger
-WHERE tenant_id = current_setting('ledger.tenant_id', true);
+WHERE tenant_id = (SELECT ledger_read_tenant());
 
 -- A continuous aggregate's query cannot be changed: the two aggregates are made again, summing `events`
 -- (net events) and counting rows (`entries`), with the views on them. Until the refresh job has run once,
@@ -58,11 +58,11 @@ CREATE INDEX usage_rollup_1h_tenant_read_idx ON usage_rollup_1h (tenant_id, buck
 CREATE VIEW usage_rollup_tenant AS
 SELECT tenant_id, bucket, source, event_type, units, events, entries
 FROM usage_rollup_15m
-WHERE tenant_id = current_setting('ledger.tenant_id', true);
+WHERE tenant_id = (SELECT ledger_read_tenant());
 CREATE VIEW usage_rollup_1h_tenant AS
 SELECT tenant_id, bucket, source, event_type, units, events, entries
 FROM usage_rollup_1h
-WHERE tenant_id = current_setting('ledger.tenant_id', true);
+WHERE tenant_id = (SELECT ledger_read_tenant());
 GRANT SELECT ON usage_rollup_tenant, usage_rollup_1h_tenant TO ledger_reader;
 
 -- Nothing in the new aggregates is trusted yet.

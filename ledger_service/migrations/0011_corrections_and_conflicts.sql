@@ -28,7 +28,7 @@ CREATE INDEX usage_corrections_event_idx ON usage_corrections (tenant_id, correc
 ALTER TABLE usage_corrections ENABLE ROW LEVEL SECURITY;
 ALTER TABLE usage_corrections FORCE ROW LEVEL SECURITY;
 CREATE POLICY usage_corrections_tenant_read ON usage_corrections FOR SELECT TO ledger_reader
-    USING (tenant_id = current_setting('ledger.tenant_id', true));
+    USING (tenant_id = (SELECT ledger_read_tenant()));
 -- No UPDATE or DELETE policy: corrections are append-only.
 CREATE POLICY usage_corrections_writer_select ON usage_corrections FOR SELECT TO ledger_writer USING (true);
 CREATE POLICY usage_corrections_writer_insert ON usage_corrections FOR INSERT TO ledger_writer WITH CHECK (true);
@@ -37,7 +37,7 @@ CREATE VIEW usage_corrections_tenant WITH (security_invoker = true) AS
 SELECT tenant_id, correction_key, row_id, corrects, idempotency_key, occurred_at, source, event_type, action,
        units, delta, reason, created_at
 FROM usage_corrections
-WHERE tenant_id = current_setting('ledger.tenant_id', true);
+WHERE tenant_id = (SELECT ledger_read_tenant());
 
 GRANT SELECT ON usage_corrections, usage_corrections_tenant TO ledger_reader;
 GRANT SELECT, INSERT ON usage_corrections TO ledger_writer;

@@ -1,13 +1,15 @@
--- Tenant reads. Every query here runs inside a transaction opened by begin_tenant_read, as the
--- ledger_reader role, and names the tenant twice: $1 (from the verified token) in its WHERE clause, and
--- the same value in ledger.tenant_id, which the row-level security policies / tenant views filter on.
+-- Tenant reads. Every query here runs inside a transaction opened by begin_tenant_read, as this
+-- database's reader role, and names the tenant twice: $1 (from the verified token) in its WHERE clause,
+-- and the same value in ledger.tenant_id, which the row-level security policies / tenant views filter on
+-- through ledger_read_tenant(): only with the proof the service's login made for it (migration 0009).
 
 -- name: begin_tenant_read
--- Transaction-local (is_local = true): nothing survives into the next use of the pooled connection.
+-- ledger_begin_tenant_read() runs as the service's login, which alone can make the proof: it sets the
+-- tenant and its proof, then switches to the reader role. Transaction-local (is_local = true): nothing
+-- survives into the next use of the pooled connection.
 -- Custom plans: the reads have optional filters and ranges whose best plan depends on the values; a
 -- cached generic plan was measured 3-4x slower than planning each time (~0.2 ms).
-SELECT set_config('role', 'ledger_reader', true), set_config('ledger.tenant_id', $1, true),
-       set_config('plan_cache_mode', 'force_custom_plan', true);
+SELECT ledger_begin_tenant_read($1), set_config('plan_cache_mode', 'force_custom_plan', true);
 
 -- name: summary_state
 -- What the aggregates can be trusted with, read in the summary's REPEATABLE READ transaction so that the

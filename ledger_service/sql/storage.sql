@@ -1,8 +1,13 @@
 -- name: timescaledb_status
+-- Readable by any login: reading shared_preload_libraries needs pg_read_all_settings (superusers have it),
+-- so for a login without it `preloaded` is NULL (unknown) and only an installed extension counts. CASE
+-- evaluates its branch only when the test holds, so current_setting() is never called without the right.
 SELECT
     EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') AS installed,
     EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available,
-    current_setting('shared_preload_libraries') LIKE '%timescaledb%' AS preloaded;
+    CASE WHEN pg_has_role('pg_read_all_settings', 'USAGE')
+         THEN current_setting('shared_preload_libraries') LIKE '%timescaledb%'
+    END AS preloaded;
 
 -- name: ensure_partition
 SELECT ledger_ensure_partition($1);

@@ -12,6 +12,7 @@ from ledger_service.errors import MigrationError
 from ledger_service.settings import Settings
 from ledger_service.storage import migrations
 from ledger_service.storage.embedded import embedded_database_url
+from ledger_service.storage.roles import ConfiguredRoles
 from ledger_service.storage.sql import query
 
 log = logging.getLogger(__name__)
@@ -55,20 +56,36 @@ async def ensure_database_exists(dsn: str) -> None:
 
 
 async def detect_variant(conn: asyncpg.Connection, wanted: str) -> str:
-    """The storage variant for this server: recorded one, else TimescaleDB if usable, else postgres."""
+    """The storage variant for this server: recorded one, else TimescaleDB if usable, else postgres.
+
+    Usable: installed in this database, or available and preloaded. Whether it is preloaded only a login
+    with pg_read_all_settings can tell: for any other login (the service's own, owning only its database)
+    an operator installs the extension first (README), and `auto` without it means plain PostgreSQL.
+    """
     recorded = await migrations.recorded_variant(conn)
     row = await conn.fetchrow(query("timescaledb_status"))
     assert row is not None  # an aggregate-free SELECT of constants always returns one row
-    usable = bool(row["installed"] or (row["available"] and row["preloaded"]))
     if recorded is not None:
         if wanted not in ("auto", recorded):
             raise MigrationError(f"LEDGER_STORAGE={wanted} but this database uses the {recorded} variant")
         return recorded
-    if wanted == "timescaledb" and not usable:
+    if row["installed"]:
+        return "timescaledb" if wanted in ("auto", "timescaledb") else wanted
+    if wanted == "timescaledb" and not (row["available"] and row["preloaded"] is not False):
         raise MigrationError("LEDGER_STORAGE=timescaledb but the server has no usable timescaledb extension")
     if wanted == "auto":
-        return "timescaledb" if usable else "postgres"
+        if row["available"] and row["preloaded"] is None:
+            log.info(
+                "timescaledb is not installed in this database and this login cannot tell whether the server "
+                "preloads it: using plain PostgreSQL (for TimescaleDB, a superuser runs CREATE EXTENSION "
+                "timescaledb in this database first; see README)"
+            )
+        return "timescaledb" if row["available"] and row["preloaded"] else "postgres"
     return wanted
+
+
+def configured_roles(settings: Settings) -> ConfiguredRoles:
+    return ConfiguredRoles(settings.reader_role, settings.writer_role, settings.analyst_role)
 
 
 async def open_database(settings: Settings, *, migrate: bool = True) -> Database:
@@ -79,7 +96,7 @@ async def open_database(settings: Settings, *, migrate: bool = True) -> Database
     try:
         variant = await detect_variant(conn, settings.storage)
         if migrate:
-            await migrations.migrate(conn, variant)
+            await migrations.migrate(conn, variant, configured_roles(settings))
     finally:
         await conn.close()
     pool = await asyncpg.create_pool(dsn, min_size=settings.pool_min_size, max_size=settings.pool_max_size)

@@ -4,6 +4,10 @@ its checksum, so a migration edited after it was applied is refused rather than 
 File names: `NNNN_name.sql` applies to every storage variant; `NNNN_name.<variant>.sql` only to that
 variant ("postgres" or "timescaledb"). The variant a database was created with is recorded in
 `ledger_meta` and never changes under it.
+
+Migrations name the roles ledger_reader / ledger_writer / ledger_analyst; each is applied with this
+database's own role names written in their place (storage/roles.py), which exist before the first one runs.
+The checksum is that of the file as written, so the names are no part of it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from ledger_service.errors import MigrationError
+from ledger_service.storage import roles as db_roles
+from ledger_service.storage.roles import ConfiguredRoles
 from ledger_service.storage.sql import query
 
 log = logging.getLogger(__name__)
@@ -55,12 +61,15 @@ def discover(variant: str) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-async def migrate(conn: Connection, variant: str) -> list[str]:
-    """Apply pending migrations for `variant`; return the names applied. Safe to run concurrently."""
+async def migrate(conn: Connection, variant: str, configured: ConfiguredRoles | None = None) -> list[str]:
+    """Apply pending migrations for `variant`; return the names applied. Safe to run concurrently.
+    `configured`: role names from the settings (default: recorded, else derived from the database name)."""
     await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_KEY)
     try:
         await conn.execute(query("bootstrap_migrations"))
         await _check_variant(conn, variant)
+        roles = await db_roles.resolve(conn, configured or ConfiguredRoles())
+        await db_roles.ensure(conn, roles)
         applied = {r["version"]: r for r in await conn.fetch(query("applied_migrations"))}
         done: list[str] = []
         for migration in discover(variant):
@@ -68,7 +77,7 @@ async def migrate(conn: Connection, variant: str) -> list[str]:
                 _check_unchanged(migration, applied[migration.version])
                 continue
             async with conn.transaction():
-                await conn.execute(migration.sql)
+                await conn.execute(roles.substitute(migration.sql))
                 await conn.execute(query("record_migration"), migration.version, migration.name, migration.checksum)
             log.info("applied migration %s", migration.name)
             done.append(migration.name)

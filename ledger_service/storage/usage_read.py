@@ -1,8 +1,10 @@
-"""Tenant-scoped reads: summary buckets and event pages, each in a transaction run as ledger_reader.
+"""Tenant-scoped reads: summary buckets and event pages, each in a transaction run as this database's
+reader role (storage/roles.py).
 
 The tenant comes from the caller (the verified token) and is used twice: in each query's WHERE clause
-and as ledger.tenant_id, which row-level security / the tenant views enforce. A query that forgot its
-tenant filter would still return only that tenant's rows.
+and as ledger.tenant_id with the proof the service's login makes for it (migration 0009), which row-level
+security / the tenant views enforce. A query that forgot its tenant filter would still return only that
+tenant's rows.
 """
 
 from __future__ import annotations

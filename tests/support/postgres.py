@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from ledger_service.storage import roles
 from tests.support import clusters
 
 # A server that went away answers in one of these ways; then no later test can pass either.
@@ -34,6 +35,17 @@ async def _admin(dsn: str, statement_template: str, name: str) -> None:
         await conn.close()
 
 
+async def drop_roles(dsn: str, names: list[str]) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        stmt = await conn.fetchval(
+            "SELECT 'DROP ROLE IF EXISTS ' || string_agg(quote_ident(n), ', ') FROM unnest($1::text[]) AS n", names
+        )
+        await conn.execute(stmt)
+    finally:
+        await conn.close()
+
+
 def fresh_database(admin_dsn: str) -> Generator[str, None, None]:
     name = f"test_{uuid.uuid4().hex[:12]}"
     try:
@@ -46,6 +58,8 @@ def fresh_database(admin_dsn: str) -> Generator[str, None, None]:
         yield with_database(admin_dsn, name)
     finally:
         asyncio.run(_admin(admin_dsn, "DROP DATABASE %I WITH (FORCE)", name))
+        # Roles are cluster-wide: the ledger's own roles (named after the database) go with it.
+        asyncio.run(drop_roles(admin_dsn, roles.derived(name).names()))
 
 
 class SQL:

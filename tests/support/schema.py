@@ -8,10 +8,11 @@ change to the schema goes unreviewed. After changing a migration on purpose, reg
 
 The description covers the `public` schema minus what extensions own: tables, views and continuous
 aggregates with their columns, constraints, indexes, row-level security, policies, grants, triggers, and the
-functions and procedures with their bodies. Names that depend on the server (the migrating role, the
-numbers TimescaleDB gives its internal tables) are normalised. The catalogs print some things differently
-in each PostgreSQL major version, so a description names the major it was made on: CI's (the embedded
-PostgreSQL for plain PostgreSQL, Debian's PostgreSQL 15 for TimescaleDB).
+functions and procedures with their bodies, and who may connect to the database. Names that depend on the
+server or the database (the migrating role, this database's own roles, the numbers TimescaleDB gives its
+internal tables) are normalised. The catalogs print some things differently in each PostgreSQL major
+version, so a description names the major it was made on: CI's (the embedded PostgreSQL for plain
+PostgreSQL, Debian's PostgreSQL 15 for TimescaleDB).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ FROM pg_proc p
 WHERE p.pronamespace = 'public'::regnamespace AND {_NOT_EXTENSION_OWNED.format(oid="p.oid")}
 ORDER BY 1
 """
+_ROLES = "SELECT key, value FROM ledger_meta WHERE key IN ('reader_role', 'writer_role', 'analyst_role')"
 # TimescaleDB only: how the ledger's tables are hypertables and continuous aggregates, and the indexes that
 # live on the aggregates' materialization tables (in TimescaleDB's own schema).
 _TIMESCALEDB = """
@@ -94,10 +96,25 @@ async def describe(dsn: str) -> str:
     conn = await asyncpg.connect(dsn)
     try:
         lines = [server_line(await conn.fetchval("SELECT current_setting('server_version_num')::int / 10000"))]
-        lines += [line for part in await _parts(conn, await conn.fetchval("SELECT current_user")) for line in part]
+        names = await _placeholders(conn)
+        lines += [line for part in await _parts(conn, names) for line in part]
     finally:
         await conn.close()
-    return re.sub(r"_materialized_hypertable_\d+", "_materialized_hypertable_N", "\n".join(lines) + "\n")
+    text = re.sub(r"_materialized_hypertable_\d+", "_materialized_hypertable_N", "\n".join(lines) + "\n")
+    for name, placeholder in names.items():  # the roles in policies and function bodies (never the owner's)
+        if placeholder != "OWNER":
+            text = re.sub(rf"(?<![\w$]){re.escape(name)}(?![\w$])", placeholder, text)
+    return text
+
+
+async def _placeholders(conn: asyncpg.Connection) -> dict[str, str]:
+    """Names that depend on the server and the database -> what the description says: the migrating role
+    (the owner, who grants) is OWNER, this database's own roles (storage/roles.py) READER, WRITER, ANALYST."""
+    names = {await conn.fetchval("SELECT current_user"): "OWNER"}
+    if await conn.fetchval("SELECT to_regclass('ledger_meta') IS NOT NULL"):
+        for row in await conn.fetch(_ROLES):
+            names[row["value"]] = row["key"].removesuffix("_role").upper()
+    return names
 
 
 def server_line(major: int) -> str:
@@ -105,28 +122,33 @@ def server_line(major: int) -> str:
     return f"server PostgreSQL {major}"
 
 
-async def _parts(conn: asyncpg.Connection, owner: str) -> list[list[str]]:
-    parts = []
+async def _parts(conn: asyncpg.Connection, names: dict[str, str]) -> list[list[str]]:
+    database_acl = await conn.fetchval(
+        "SELECT coalesce(datacl::text, '') FROM pg_database WHERE datname = current_database()"
+    )
+    parts = [[f"database grants {_acl(database_acl, names)}"]]
     for rel in await conn.fetch(_RELATIONS):
         head = f"relation {rel['relname']} kind={rel['kind']} rls={rel['relrowsecurity']}/{rel['relforcerowsecurity']}"
-        lines = [head, f"  options {rel['options'] or '-'}", f"  grants {_acl(rel['acl'], owner)}"]
+        lines = [head, f"  options {rel['options'] or '-'}", f"  grants {_acl(rel['acl'], names)}"]
         for col in await conn.fetch(_COLUMNS, rel["oid"]):
             null = "not null" if col["attnotnull"] else "null"
             lines.append(f"  column {col['attname']} {col['type']} {null} {col['default_value']}".rstrip())
         lines += [f"  {row[0]}" for row in await conn.fetch(_DETAILS, rel["oid"])]
         parts.append(lines)
     for routine in await conn.fetch(_ROUTINES):
-        head = f"routine {routine['signature']} grants {_acl(routine['acl'], owner)}"
+        head = f"routine {routine['signature']} grants {_acl(routine['acl'], names)}"
         parts.append([head, *(f"  {line}" for line in routine["body"].splitlines())])
     if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"):
         parts.append([row[0] for row in await conn.fetch(_TIMESCALEDB)])
     return parts
 
 
-def _acl(acl: str, owner: str) -> str:
-    """Grants in a stable order (aclitem arrays keep the order in which grants were made), the migrating
-    role (the owner, who grants) called OWNER whatever its name on this server."""
-    items = [re.sub(rf"(^|/){re.escape(owner)}(=|$)", r"\1OWNER\2", item) for item in acl.strip("{}").split(",")]
+def _acl(acl: str, names: dict[str, str]) -> str:
+    """Grants in a stable order (aclitem arrays keep the order in which grants were made), with the names
+    that depend on the server and the database as placeholders (_placeholders)."""
+    items = acl.strip("{}").split(",")
+    for name, placeholder in names.items():
+        items = [re.sub(rf"(^|/){re.escape(name)}(=|$)", rf"\g<1>{placeholder}\g<2>", item) for item in items]
     return ",".join(sorted(items)) if acl else "-"
 
 

@@ -297,9 +297,9 @@ def test_a_tenant_sees_only_its_own_corrections(ledger: RunningLedger, client: h
     assert "secret reason" not in csv_text and summary["totalEvents"] == 1
     # Underneath, row-level security: the reader's tenant sees its own corrections only.
     statement = "SELECT tenant_id, reason FROM usage_corrections"
-    assert run(sql, "ledger_reader", "t_b", statement) == []
-    assert [tuple(r) for r in run(sql, "ledger_reader", "t_a", statement)] == [("t_a", "t_a's secret reason")]
-    assert run(sql, "ledger_reader", "t_b", "SELECT * FROM usage_corrections_tenant") == []
+    assert run(sql, "reader", "t_b", statement) == []
+    assert [tuple(r) for r in run(sql, "reader", "t_a", statement)] == [("t_a", "t_a's secret reason")]
+    assert run(sql, "reader", "t_b", "SELECT * FROM usage_corrections_tenant") == []
 
 
 def test_usage_ledger_correct_voids_and_amends_from_the_command_line(

@@ -21,6 +21,7 @@ from tests.support import aggregates
 from tests.support.events import event
 from tests.support.postgres import SQL
 from tests.support.read import Daily, ingest, raw_reference, reader, summary_as_daily, token_for
+from tests.support.roles import database_roles, set_local_role
 from tests.support.server import RunningLedger
 from tests.test_ledger_service.test_read_summary import last_dst_change
 from tests.test_web.html import start_tags
@@ -136,13 +137,14 @@ def page_daily(ledger: RunningLedger, tenant: str, zone: str, first: date, last:
 
 
 def analyst_daily_utc(sql: SQL) -> dict[tuple[str, date, str, str], tuple[int, int]]:
-    """analyst_usage_daily_utc as ledger_analyst reads it."""
+    """analyst_usage_daily_utc as the analyst role reads it."""
+    analyst = database_roles(sql).analyst
 
     async def read() -> list[asyncpg.Record]:
         conn = await asyncpg.connect(sql.dsn)
         try:
             async with conn.transaction():
-                await conn.execute("SET LOCAL ROLE ledger_analyst")
+                await set_local_role(conn, analyst)
                 return await conn.fetch("SELECT * FROM analyst_usage_daily_utc")
         finally:
             await conn.close()

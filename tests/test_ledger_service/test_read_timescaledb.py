@@ -15,6 +15,7 @@ from ledger_service.settings import Settings
 from tests.support.events import event
 from tests.support.postgres import SQL
 from tests.support.read import ingest
+from tests.support.roles import begin_tenant_read
 from tests.support.server import RunningLedger
 
 pytestmark = pytest.mark.storage("timescaledb")
@@ -52,9 +53,7 @@ def test_the_reader_sees_rows_only_through_the_tenant_views(client: httpx.Client
         conn = await asyncpg.connect(sql.dsn)
         try:
             async with conn.transaction():
-                await conn.execute(
-                    "SELECT set_config('role', 'ledger_reader', true), set_config('ledger.tenant_id', 't_a', true)"
-                )
+                await begin_tenant_read(conn, "t_a")
                 return await conn.fetch(statement)
         finally:
             await conn.close()

@@ -1,5 +1,6 @@
 """Row-level security, the second isolation layer: even an unfiltered query run as the service's read
-role returns only the tenant set for its transaction. Plain PostgreSQL (the variant RLS applies to)."""
+role returns only the tenant the service started the read for. Plain PostgreSQL (the variant RLS applies to).
+The roles are this database's own (migration 0009); test_roles.py attacks them from other logins."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ledger_service.storage.sql import query
 from tests.support.events import event
 from tests.support.postgres import SQL
 from tests.support.read import ingest
+from tests.support.roles import begin_tenant_read, fetch_roles, set_local_role
 
 # Row-level security is the plain-PostgreSQL layer; TimescaleDB uses tenant views (test_read_timescaledb.py).
 pytestmark = pytest.mark.storage("postgres")
@@ -27,13 +29,15 @@ def rows(client: httpx.Client, sql: SQL) -> None:
 
 
 async def as_role(dsn: str, role: str, tenant: str | None, statement: str, *args: Any) -> Any:
-    """Run `statement` in a transaction as `role`, with ledger.tenant_id set like the service does."""
+    """Run `statement` in a transaction as this database's `role` ("reader", "writer", "analyst"); a reader
+    with a tenant starts its read as the service does (the tenant and its proof, then the role)."""
     conn = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
-            await conn.execute("SELECT set_config('role', $1, true)", role)
-            if tenant is not None:
-                await conn.execute("SELECT set_config('ledger.tenant_id', $1, true)", tenant)
+            if role == "reader" and tenant is not None:
+                await begin_tenant_read(conn, tenant)
+            else:
+                await set_local_role(conn, (await fetch_roles(conn)).name(role))
             return await conn.fetch(statement, *args)
     finally:
         await conn.close()
@@ -45,31 +49,31 @@ def run(sql: SQL, role: str, tenant: str | None, statement: str) -> Any:
 
 def test_an_unfiltered_query_as_the_reader_sees_one_tenant(rows: None, sql: SQL) -> None:
     unfiltered = "SELECT tenant_id, units FROM usage_ledger ORDER BY units"
-    assert [tuple(r) for r in run(sql, "ledger_reader", "t_a", unfiltered)] == [("t_a", 1), ("t_a", 2)]
-    assert [tuple(r) for r in run(sql, "ledger_reader", "t_b", unfiltered)] == [("t_b", 40)]
+    assert [tuple(r) for r in run(sql, "reader", "t_a", unfiltered)] == [("t_a", 1), ("t_a", 2)]
+    assert [tuple(r) for r in run(sql, "reader", "t_b", unfiltered)] == [("t_b", 40)]
     # No tenant set (a code path that forgot it): nothing at all, not everything.
-    assert run(sql, "ledger_reader", None, unfiltered) == []
+    assert run(sql, "reader", None, unfiltered) == []
     for table in ("usage_rollup_15m", "usage_rollup_1h"):
         rollup = f"SELECT tenant_id, sum(units)::int FROM {table} GROUP BY tenant_id"
-        assert [tuple(r) for r in run(sql, "ledger_reader", "t_b", rollup)] == [("t_b", 40)]
-        assert run(sql, "ledger_reader", None, rollup) == []
+        assert [tuple(r) for r in run(sql, "reader", "t_b", rollup)] == [("t_b", 40)]
+        assert run(sql, "reader", None, rollup) == []
 
 
 def test_the_reader_cannot_go_around_the_policies(rows: None, sql: SQL) -> None:
     partition = sql.fetchval("SELECT tableoid::regclass::text FROM usage_ledger LIMIT 1")
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        run(sql, "ledger_reader", "t_a", f"SELECT * FROM {partition}")
+        run(sql, "reader", "t_a", f"SELECT * FROM {partition}")
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        run(sql, "ledger_reader", "t_a", "SELECT * FROM usage_idempotency_keys")
+        run(sql, "reader", "t_a", "SELECT * FROM usage_idempotency_keys")
     with pytest.raises(asyncpg.InsufficientPrivilegeError):  # and it cannot write
-        run(sql, "ledger_reader", "t_a", "DELETE FROM usage_ledger")
+        run(sql, "reader", "t_a", "DELETE FROM usage_ledger")
     for table in ("usage_ledger", "usage_rollup_15m", "usage_rollup_1h"):
         assert sql.fetchval("SELECT relforcerowsecurity FROM pg_class WHERE relname = $1", table) is True
 
 
 def test_forced_rls_lets_a_non_superuser_writer_ingest_but_not_rewrite(rows: None, sql: SQL) -> None:
     """The service's own login is a superuser here (so RLS would not bind it): run the real ingest
-    statement as ledger_writer, a plain role that FORCE ROW LEVEL SECURITY does bind."""
+    statement as the writer role, a plain role that FORCE ROW LEVEL SECURITY does bind."""
     now = datetime.now(UTC)
     batch = NewEvents()
     for tenant in ("t_c", "t_d"):
@@ -83,18 +87,18 @@ def test_forced_rls_lets_a_non_superuser_writer_ingest_but_not_rewrite(rows: Non
         batch.trace_ids.append(None)
         batch.span_ids.append(None)
         batch.time_assigned.append(False)
-    stored = asyncio.run(as_role(sql.dsn, "ledger_writer", None, query("insert_batch_with_rollups"), *batch.columns()))
+    stored = asyncio.run(as_role(sql.dsn, "writer", None, query("insert_batch_with_rollups"), *batch.columns()))
     assert stored[0][0] == 2
     rolled = sql.fetch("SELECT tenant_id, units, events FROM usage_rollup_1h WHERE tenant_id IN ('t_c', 't_d')")
     assert sorted(tuple(r) for r in rolled) == [("t_c", 3, 1), ("t_d", 3, 1)]
     with pytest.raises(asyncpg.InsufficientPrivilegeError):  # append-only
-        run(sql, "ledger_writer", None, "UPDATE usage_ledger SET units = 0")
+        run(sql, "writer", None, "UPDATE usage_ledger SET units = 0")
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        run(sql, "ledger_writer", None, "DELETE FROM usage_ledger")
+        run(sql, "writer", None, "DELETE FROM usage_ledger")
 
 
 def test_analysts_read_aggregates_but_no_raw_rows(rows: None, sql: SQL) -> None:
-    daily = run(sql, "ledger_analyst", None, "SELECT * FROM analyst_usage_daily_utc ORDER BY tenant_id")
+    daily = run(sql, "analyst", None, "SELECT * FROM analyst_usage_daily_utc ORDER BY tenant_id")
     assert [(r["tenant_id"], r["source"], r["event_type"], r["unit"], r["units"], r["events"]) for r in daily] == [
         ("t_a", "twilio", "sms_outbound", "segment", 3, 2),
         ("t_b", "twilio", "sms_outbound", "segment", 40, 1),
@@ -106,4 +110,4 @@ def test_analysts_read_aggregates_but_no_raw_rows(rows: None, sql: SQL) -> None:
     assert "metadata" not in columns and {"tenant_id", "bucket", "unit", "units", "events"} <= columns
     for table in ("usage_ledger", "usage_rollup_15m", "usage_ledger_tenant"):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            run(sql, "ledger_analyst", None, f"SELECT * FROM {table}")
+            run(sql, "analyst", None, f"SELECT * FROM {table}")

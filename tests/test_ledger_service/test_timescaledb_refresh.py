@@ -21,6 +21,7 @@ from tests.support import aggregates
 from tests.support.events import event
 from tests.support.postgres import SQL
 from tests.support.read import ingest, raw_reference, reader, summary_as_daily
+from tests.support.roles import begin_tenant_read
 from tests.support.server import RunningLedger
 
 pytestmark = pytest.mark.storage("timescaledb")
@@ -153,9 +154,7 @@ def test_the_reader_sees_only_its_tenants_marks(quiet: None, sql: SQL, client: h
 
     async def marks_as_reader(tenant: str) -> list[str]:
         async with connections(sql.dsn, 1) as (conn,), conn.transaction():
-            await conn.execute(
-                "SELECT set_config('role', 'ledger_reader', true), set_config('ledger.tenant_id', $1, true)", tenant
-            )
+            await begin_tenant_read(conn, tenant)
             return [r["tenant_id"] for r in await conn.fetch("SELECT tenant_id FROM usage_unmaterialized_tenant")]
 
     assert asyncio.run(marks_as_reader("t_a")) == ["t_a"]
