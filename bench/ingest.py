@@ -4,7 +4,8 @@
 
 For each batch size: raw asyncpg COPY of the same rows into usage_ledger in the same batch size and
 concurrency (the baseline), and HTTP ingest through the running service with deduplication on, in
-alternating rounds; prints the medians and their ratio and writes bench/results/ingest.json.
+alternating rounds, each HTTP round then sent again (every event a duplicate, compared with the stored one:
+what a client's retry costs); prints the medians and their ratios and writes bench/results/ingest.json.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ def make_events(count: int, run: str) -> list[dict[str, object]]:
     ]
 
 
-async def http_ingest(url: str, events: list[dict[str, object]], batch: int, concurrency: int) -> float:
+async def http_ingest(
+    url: str, events: list[dict[str, object]], batch: int, concurrency: int, expect: str = "accepted"
+) -> float:
+    """Events per second through POST /api/usage/events; every event must be answered `expect`."""
     bodies = [msgspec.json.encode({"events": events[i : i + batch]}) for i in range(0, len(events), batch)]
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
@@ -56,14 +60,14 @@ async def http_ingest(url: str, events: list[dict[str, object]], batch: int, con
             while not queue.empty():
                 response = await client.post("/api/usage/events", content=queue.get_nowait())
                 response.raise_for_status()
-                stored += response.json()["accepted"]
+                stored += response.json()[expect]
             return stored
 
         started = time.perf_counter()
         stored = sum(await asyncio.gather(*(worker() for _ in range(concurrency))))
         elapsed = time.perf_counter() - started
     if stored != len(events):
-        raise RuntimeError(f"stored {stored} of {len(events)} events")
+        raise RuntimeError(f"{expect}: {stored} of {len(events)} events")
     return len(events) / elapsed
 
 
@@ -138,26 +142,31 @@ def main() -> None:
         for batch in (int(b) for b in args.batch_sizes.split(",")):
             # Small batches are slow by nature: measure them on fewer events.
             count = args.events if batch >= 100 else min(args.events, 5_000)
-            copy_rates, http_rates = [], []
+            copy_rates, http_rates, resend_rates = [], [], []
             for r in range(args.rounds):
                 # Alternate the two so a noisy moment on the machine hits both alike.
                 copy_rates.append(
                     asyncio.run(copy_baseline(dsn, make_events(count, f"c{batch}-{r}"), batch, args.concurrency))
                 )
-                http_rates.append(
-                    asyncio.run(http_ingest(url, make_events(count, f"h{batch}-{r}"), batch, args.concurrency))
-                )
+                events = make_events(count, f"h{batch}-{r}")
+                http_rates.append(asyncio.run(http_ingest(url, events, batch, args.concurrency)))
+                resend_rates.append(asyncio.run(http_ingest(url, events, batch, args.concurrency, "duplicates")))
             copy_rate, rate = statistics.median(copy_rates), statistics.median(http_rates)
+            resend = statistics.median(resend_rates)
             results[f"batch_{batch}"] = {
                 "copy_events_per_s": round(copy_rate),
                 "http_events_per_s": round(rate),
                 "http_vs_copy": round(rate / copy_rate, 3),
+                "resend_events_per_s": round(resend),
+                "resend_vs_http": round(resend / rate, 3),
                 "copy_runs": [round(x) for x in copy_rates],
                 "http_runs": [round(x) for x in http_rates],
+                "resend_runs": [round(x) for x in resend_rates],
             }
             print(
                 f"batch {batch:>5}: raw COPY {copy_rate:>9,.0f} ev/s | HTTP ingest (dedup on) {rate:>9,.0f} ev/s"
-                f" | {rate / copy_rate:4.2f} x COPY"
+                f" | {rate / copy_rate:4.2f} x COPY | resent (all duplicates) {resend:>9,.0f} ev/s"
+                f" = {resend / rate:4.2f} x ingest"
             )
     print(f"results: {write_results('ingest', results)}")
 

@@ -16,20 +16,25 @@ from litestar.exceptions import HTTPException
 from litestar.plugins import InitPluginProtocol
 from litestar.types import ControllerRouterHandler
 
+from ledger_service.api.admin import correct_events, list_conflicts
 from ledger_service.api.docs import docs_assets_router, openapi_config
 from ledger_service.api.edge import EdgeMiddleware, no_store_by_default
 from ledger_service.api.health import healthz, readyz
 from ledger_service.api.ingest import ingest_events
 from ledger_service.api.media import body_too_large
+from ledger_service.api.metrics import metrics
 from ledger_service.api.openapi import ErrorBody, ErrorDetail
 from ledger_service.api.otlp import receive_traces
 from ledger_service.api.read import read_router
 from ledger_service.api.webhooks import webhook_router
 from ledger_service.errors import LedgerError
+from ledger_service.ingest.conflicts import ConflictService
+from ledger_service.ingest.corrections import CorrectionService
 from ledger_service.ingest.service import IngestService
 from ledger_service.ingest.webhooks import WebhookService
 from ledger_service.read.service import ReadService
 from ledger_service.settings import Settings
+from ledger_service.storage.corrections import CorrectionsRepository
 from ledger_service.storage.database import open_database
 from ledger_service.storage.ledger import LedgerRepository
 from web.routes import page_router, static_router, template_config
@@ -75,6 +80,9 @@ class LedgerPlugin(InitPluginProtocol):
         app.state.repository = repository
         app.state.ingest = IngestService(repository, self.settings)
         app.state.hooks = WebhookService(app.state.ingest, self.settings)
+        corrections = CorrectionsRepository(database.pool, database.variant)
+        app.state.corrections = CorrectionService(corrections, self.settings, app.state.ingest.counters)
+        app.state.conflicts = ConflictService(corrections)
         app.state.read = await ReadService.start(database, self.settings)
         await repository.prepare_partitions(self.settings.late_window_days, self.settings.partitions_ahead_months)
         upkeep = asyncio.create_task(self._upkeep_forever(repository))
@@ -101,7 +109,8 @@ class LedgerPlugin(InitPluginProtocol):
         # Guards and exception handlers cannot take dependencies: they find the settings here (app_settings).
         app_config.state = State({"settings": self.settings})
         app_config.lifespan = [*app_config.lifespan, self.lifespan]
-        routes: list[ControllerRouterHandler] = [healthz, readyz, ingest_events, receive_traces]
+        routes: list[ControllerRouterHandler] = [healthz, readyz, metrics, ingest_events, receive_traces]
+        routes += [correct_events, list_conflicts]
         routes += [read_router(self.settings), webhook_router, page_router, static_router, docs_assets_router()]
         app_config.route_handlers = [*app_config.route_handlers, *routes]
         # Every route's body limit unless it sets a smaller one of its own (the webhooks do).
@@ -116,6 +125,10 @@ class LedgerPlugin(InitPluginProtocol):
                 "ingest": Provide(_state_getter("ingest"), sync_to_thread=False),
                 "read": Provide(_state_getter("read"), sync_to_thread=False),
                 "hooks": Provide(_state_getter("hooks"), sync_to_thread=False),
+                # Not "corrections"/"conflicts": Litestar takes a body error at a key named like a dependency
+                # for the dependency's failure (a 500), and the corrections body has a "corrections" key.
+                "correction_service": Provide(_state_getter("corrections"), sync_to_thread=False),
+                "conflict_service": Provide(_state_getter("conflicts"), sync_to_thread=False),
             }
         )
         app_config.exception_handlers.update(

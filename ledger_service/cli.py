@@ -1,4 +1,4 @@
-"""The `usage-ledger` command: serve, migrate, demo."""
+"""The `usage-ledger` command: serve, migrate, demo, token; import, correct, conflicts (cli_admin.py)."""
 
 from __future__ import annotations
 
@@ -17,14 +17,15 @@ from urllib.parse import urlencode
 
 from pydantic import ValidationError
 
-from ledger_service.settings import DEV_INGEST_KEY, Settings
+from ledger_service.cli_admin import COMMANDS, CommandError, add_commands
+from ledger_service.settings import DEV_ADMIN_KEY, DEV_INGEST_KEY, Settings
 
 _DESCRIPTION = """\
 usage-ledger: a usage-metering ledger for Twilio, SendGrid and OpenAI usage.
 
 With no DATABASE_URL, every command starts a project-local PostgreSQL under LEDGER_DATA_DIR (.data/).
-Environment: DATABASE_URL, LEDGER_INGEST_KEYS (comma-separated), LEDGER_SECRET_KEY, LEDGER_DATA_DIR,
-LEDGER_STORAGE (auto|timescaledb|postgres); see README.md for all of them.
+Environment: DATABASE_URL, LEDGER_INGEST_KEYS (comma-separated), LEDGER_ADMIN_KEYS, LEDGER_SECRET_KEY,
+LEDGER_DATA_DIR, LEDGER_STORAGE (auto|timescaledb|postgres); see README.md for all of them.
 """
 
 
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="print a sign-in link to the usage page at BASE_URL (e.g. http://127.0.0.1:8000) instead",
     )
+    add_commands(commands)
     return parser
 
 
@@ -116,6 +118,8 @@ def _print_demo_urls(settings: Settings, host: str, port: int, stored: dict[str,
     key = settings.ingest_key_values()[0] if settings.ingest_keys else DEV_INGEST_KEY
     print(f"  ingest:     curl -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\")
     print(f"                   -d '{{\"events\": [...]}}' {base}/api/usage/events")
+    if DEV_ADMIN_KEY in settings.admin_key_values():
+        print(f"  corrections (admin key {DEV_ADMIN_KEY}, loopback only): POST {base}/api/usage/corrections")
     if stored:
         tenant = next(iter(stored))
         print(f'  read:       curl -H "Authorization: Bearer $({_command()} token --tenant {tenant})" \\')
@@ -176,6 +180,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"usage-ledger token: {exc}", file=sys.stderr)
             return 2
         return 0
+    if args.command in COMMANDS:
+        from ledger_service.admin_commands import run
+
+        try:
+            return asyncio.run(run(settings, args))
+        except CommandError as exc:
+            print(f"usage-ledger {args.command}: {exc}", file=sys.stderr)
+            return 2
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
     elif args.command == "serve":
@@ -183,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _serve(settings, host, port)
     elif args.command == "demo":
         settings.check_safe_to_bind(host)  # before anything is written to the database or printed
+        settings = settings.with_demo_admin_key(host)
         _check_port_free(host, port)
         stored = asyncio.run(_seed(settings))
         _print_demo_urls(settings, host, port, stored)

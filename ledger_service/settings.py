@@ -19,6 +19,8 @@ from usage_ledger_contract.catalog import CATALOG, DECLARABLE_SOURCES, Catalog, 
 # development defaults are exempt from the strength rules below: their only protection is loopback.
 DEV_INGEST_KEY = "dev-ingest-key"
 DEV_SECRET_KEY = "dev-secret-key-change-me-please-0123456789"  # noqa: S105 - refused off loopback
+# The admin key `usage-ledger demo` (make run) turns on when LEDGER_ADMIN_KEYS is not set, on loopback only.
+DEV_ADMIN_KEY = "dev-admin-key"
 # HS256 wants a key at least as long as its hash (RFC 7518 3.2: 256 bits); PyJWT warns below 32 bytes.
 MIN_SECRET_KEY_BYTES = 32
 # A bearer key guessed online: 16 random characters are ~96 bits; `secrets.token_urlsafe(24)` makes 32.
@@ -53,6 +55,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     storage: Literal["auto", "timescaledb", "postgres"] = "auto"
     ingest_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=lambda: [SecretStr(DEV_INGEST_KEY)])
+    # Bearer keys of the admin API (corrections, conflicts) and of `usage-ledger correct` / `import --backfill`:
+    # none by default, which turns those off. Never an ingest key: a service that sends usage cannot rewrite it.
+    admin_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     host: str = "127.0.0.1"
     port: int = 8000
@@ -110,7 +115,7 @@ class Settings(BaseSettings):
     sendgrid_webhook_public_key: str | None = None
     sendgrid_webhook_max_age_seconds: int = Field(default=300, ge=1, le=86_400)
 
-    @field_validator("ingest_keys", mode="before")
+    @field_validator("ingest_keys", "admin_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
@@ -132,6 +137,18 @@ class Settings(BaseSettings):
             text = key.get_secret_value()
             if text != DEV_INGEST_KEY and (problem := _weak(text, MIN_INGEST_KEY_CHARS)):
                 raise ValueError(f"LEDGER_INGEST_KEYS: key {number} of {len(value)} {problem}")
+        return value
+
+    @field_validator("admin_keys")
+    @classmethod
+    def _admin_keys_are_strong_and_apart(cls, value: list[SecretStr], info: object) -> list[SecretStr]:
+        ingest = {k.get_secret_value() for k in getattr(info, "data", {}).get("ingest_keys", [])}
+        for number, key in enumerate(value, start=1):
+            text = key.get_secret_value()
+            if text != DEV_ADMIN_KEY and (problem := _weak(text, MIN_INGEST_KEY_CHARS)):
+                raise ValueError(f"LEDGER_ADMIN_KEYS: key {number} of {len(value)} {problem}")
+            if text in ingest:
+                raise ValueError(f"LEDGER_ADMIN_KEYS: key {number} of {len(value)} is also an ingest key; use another")
         return value
 
     @field_validator("event_types")
@@ -166,6 +183,16 @@ class Settings(BaseSettings):
     def ingest_key_values(self) -> list[str]:
         return [k.get_secret_value() for k in self.ingest_keys]
 
+    def admin_key_values(self) -> list[str]:
+        return [k.get_secret_value() for k in self.admin_keys]
+
+    def with_demo_admin_key(self, host: str) -> Settings:
+        """`usage-ledger demo` on loopback with no LEDGER_ADMIN_KEYS: the development admin key, so the
+        README's corrections work against `make run`."""
+        if "admin_keys" in self.model_fields_set or not _is_loopback(host):
+            return self
+        return self.model_copy(update={"admin_keys": [SecretStr(DEV_ADMIN_KEY)]})
+
     def check_safe_to_bind(self, host: str) -> None:
         """Refuse default or missing secrets when the service is reachable from other machines."""
         if _is_loopback(host):
@@ -175,6 +202,8 @@ class Settings(BaseSettings):
             raise ValueError(f"refusing to listen on {host}: set LEDGER_INGEST_KEYS to your own ingest keys")
         if self.secret_key.get_secret_value() == DEV_SECRET_KEY:
             raise ValueError(f"refusing to listen on {host}: set LEDGER_SECRET_KEY to a secret of your own")
+        if DEV_ADMIN_KEY in self.admin_key_values():
+            raise ValueError(f"refusing to listen on {host}: set LEDGER_ADMIN_KEYS to admin keys of your own")
 
 
 def _weak(secret: str, minimum: int) -> str | None:

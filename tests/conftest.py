@@ -23,6 +23,7 @@ from tests.support.postgres import SQL, fresh_database
 from tests.support.server import RunningLedger, start_ledger
 
 TEST_INGEST_KEY = "test-ingest-key-0123456789"
+TEST_ADMIN_KEY = "test-admin-key-9876543210"
 
 # CI (CI=true) explores the same examples on every run and never fails on a slow example under load: a
 # property that breaks shows up on a developer's machine (random exploration) and then stays reproducible.
@@ -128,6 +129,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
         ingest_keys=[SecretStr(TEST_INGEST_KEY)],
+        admin_keys=[SecretStr(TEST_ADMIN_KEY)],
         data_dir=tmp_path / "data",
     )
 

@@ -164,6 +164,13 @@ def type_url(links: PageLinks, query: PageQuery, source: str, event_type: str) -
     return page_url(links, replace(query, source=source, event_type=event_type, cursor=None, trail=(), row=None))
 
 
+def day_url(links: PageLinks, query: PageQuery, day: date) -> str:
+    """The same view of one local day (where an event and its corrections are listed together)."""
+    return page_url(
+        links, replace(query, from_param=day, to_param=day, first=day, last=day, cursor=None, trail=(), row=None)
+    )
+
+
 def _url(path: str, query: PageQuery) -> str:
     # Only what the user chose goes in the URL: no dates means "the last 30 days" whenever it is opened.
     items = [

@@ -8,14 +8,25 @@ tooltip and in each event's details.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from uuid import UUID
 
 from ledger_service.read.model import EventsPage, UsageSeries, UsageSummary
 from usage_ledger_contract.catalog import Catalog, EventType, source
 from web.chart import Chart, build_chart
 from web.events import EventRow, event_row
 from web.overview import Overview, build_overview
-from web.query import PageLinks, PageQuery, csv_url, first_row, newest_url, next_url, previous_url, type_url
+from web.query import (
+    PageLinks,
+    PageQuery,
+    csv_url,
+    day_url,
+    first_row,
+    newest_url,
+    next_url,
+    previous_url,
+    type_url,
+)
 from web.text import count, period_text
 
 
@@ -92,8 +103,13 @@ def usage_view(tenant: str, query: PageQuery, summary: UsageSummary, page: Event
     order = {(e.source, e.name): n for n, e in enumerate(ctx.catalog)}
     series = sorted(summary.series, key=lambda s: order.get((s.source, s.event_type), len(order)))
     charts = [build_chart(s, _entry(ctx.catalog, s), _source_label(s.source)) for s in series]
-    rows = [event_row(e, query.zone, ctx.trace_url_template, ctx.catalog) for e in page.events]
     links = ctx.links
+
+    def link(row_id: UUID, occurred_at: datetime) -> str:
+        day = occurred_at.astimezone(query.zone).date()
+        return f"{day_url(links, query, day)}#event-{row_id}"
+
+    rows = [event_row(e, query.zone, ctx.trace_url_template, ctx.catalog, link) for e in page.events]
     pager = Pager(
         previous_url(links, query),
         next_url(links, query, page.next_cursor),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -29,6 +29,9 @@ SPAN_ID_PATTERN = r"^[0-9a-f]{16}$"
 TraceId = Annotated[str, msgspec.Meta(pattern=TRACE_ID_PATTERN)]
 SpanId = Annotated[str, msgspec.Meta(pattern=SPAN_ID_PATTERN)]
 EMPTY_METADATA = msgspec.Raw(b"{}")
+# Corrections are an administrator's work, a few at a time; a reason is a sentence or two for the audit trail.
+MAX_CORRECTIONS = 1000
+MAX_REASON_LENGTH = 1000
 
 
 def _no_metadata() -> msgspec.Raw:
@@ -78,13 +81,74 @@ class EventError(msgspec.Struct, frozen=True):
     message: str
 
 
-class IngestReport(msgspec.Struct, frozen=True):
-    """The ledger's 200 answer: every event of the batch is exactly one of accepted, duplicate or rejected."""
+class EventConflict(msgspec.Struct, frozen=True, rename="camel"):
+    """An event sent with the key of a stored event but other content: it changed nothing (the stored event
+    stands), and the ledger keeps it for inspection. Resending it changes nothing either."""
+
+    index: int  # position in the batch
+    idempotency_key: str
+    fields: list[str]  # what differs, by wire name: units, eventType, occurredAt, metadata, source
+    message: str
+
+
+class IngestReport(msgspec.Struct, frozen=True, rename={"conflict_details": "conflictDetails"}):
+    """The ledger's 200 answer: every event of the batch is exactly one of accepted, duplicate (its key holds
+    the same event), conflict (its key holds another event) or rejected."""
 
     accepted: int
     duplicates: int
     rejected: int
     errors: list[EventError] = []
+    conflicts: int = 0
+    conflict_details: list[EventConflict] = []
+
+
+CorrectionAction = Literal["void", "amend"]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_REASON_LENGTH)]
+
+
+class Correction(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename="camel"):
+    """One correction of a stored event, named by its tenant and idempotency key.
+
+    `void` takes the event out of every sum (its units and its count); `amend` sets its units to `units`.
+    Either is a new ledger row: the event's own row never changes. `correctionKey` makes the correction
+    exactly-once like an event's key: sent again, it is a duplicate. `occurredAt` (the event's, as listed)
+    is needed only to find an event whose key is older than the ledger keeps keys for (and very large).
+    """
+
+    tenant_id: TenantId
+    idempotency_key: IdempotencyKey
+    action: CorrectionAction
+    reason: Reason
+    correction_key: IdempotencyKey
+    units: Units | None = None  # amend: the event's units from now on; void: not given
+    occurred_at: AwareDatetime | None = None
+
+
+class CorrectionBatch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """`{"corrections": [...]}`."""
+
+    corrections: Annotated[list[Correction], msgspec.Meta(min_length=1, max_length=MAX_CORRECTIONS)]
+
+
+class CorrectionOutcome(msgspec.Struct, frozen=True, rename="camel"):
+    index: int
+    correction_key: str
+    outcome: Literal["applied", "duplicate", "rejected"]
+    id: UUID | None = None  # the correction's ledger row
+    event_id: UUID | None = None  # the corrected event's row
+    units: int | None = None  # the event's units once corrected (0 once voided)
+
+
+class CorrectionReport(msgspec.Struct, frozen=True):
+    """Every correction of the batch is exactly one of applied, duplicate (its correctionKey was applied
+    before, to the same effect) or rejected (named in `errors`)."""
+
+    applied: int
+    duplicates: int
+    rejected: int
+    errors: list[EventError] = []
+    corrections: list[CorrectionOutcome] = []
 
 
 def encode_batch(events: Sequence[bytes]) -> bytes:

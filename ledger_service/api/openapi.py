@@ -43,6 +43,7 @@ from usage_ledger_contract.wire import EventBatch, UsageEvent
 # Names of the security schemes in the document, not secrets.
 INGEST_KEY = "ingestKey"
 READ_TOKEN = "readToken"  # noqa: S105
+ADMIN_KEY = "adminKey"
 SECURITY_SCHEMES: dict[str, SecurityScheme] = {
     INGEST_KEY: SecurityScheme(
         type="http",
@@ -56,9 +57,16 @@ SECURITY_SCHEMES: dict[str, SecurityScheme] = {
         description="A tenant read token (`usage-ledger token --tenant T`, or mint_read_token in the host app): "
         "it names the one tenant whose usage can be read, until it expires",
     ),
+    ADMIN_KEY: SecurityScheme(
+        type="http",
+        scheme="bearer",
+        description="An admin key (one of LEDGER_ADMIN_KEYS; none by default: the admin API is off): "
+        "`Authorization: Bearer <key>`. Never an ingest key; an ingest key or a read token is answered 403",
+    ),
 }
 INGEST_SECURITY: list[SecurityRequirement] = [{INGEST_KEY: []}]
 READ_SECURITY: list[SecurityRequirement] = [{READ_TOKEN: []}]
+ADMIN_SECURITY: list[SecurityRequirement] = [{ADMIN_KEY: []}]
 
 
 class ErrorDetail(msgspec.Struct, frozen=True):
@@ -93,6 +101,21 @@ _READ_ERRORS = {  # status: (when, the error's code, an example message)
         "unauthorized",
         "the read token has expired: ask the host app for a new one",
     ),
+    503: ("The database is unavailable; retry later", "storage_unavailable", "the database is unavailable"),
+}
+_ADMIN_ERRORS = {  # status: (when, the error's code, an example message)
+    400: (
+        "The body or a parameter is malformed; the message names the field",
+        "bad_request",
+        "body: Expected `int`, got `str` - at `$.corrections[0].units`",
+    ),
+    401: ("Missing or unknown admin key", "unauthorized", "the admin key is not valid"),
+    403: (
+        "An ingest key or a tenant read token, or the admin API is off (no LEDGER_ADMIN_KEYS)",
+        "forbidden",
+        "an ingest key only sends usage: corrections and conflicts take an admin key",
+    ),
+    413: ("Too many corrections in one request", "payload_too_large", "corrections: 1001 in one request"),
     503: ("The database is unavailable; retry later", "storage_unavailable", "the database is unavailable"),
 }
 _WEBHOOK_ERRORS = {
@@ -160,6 +183,15 @@ def batch_schema() -> Schema:
 
 def read_errors() -> dict[int, ResponseSpec]:
     """The read API's error answers, for its handlers' `responses`."""
+    return _error_specs(_READ_ERRORS)
+
+
+def admin_errors() -> dict[int, ResponseSpec]:
+    """The admin API's error answers, for its handlers' `responses`."""
+    return _error_specs(_ADMIN_ERRORS)
+
+
+def _error_specs(errors: dict[int, tuple[str, str, str]]) -> dict[int, ResponseSpec]:
     return {
         status: ResponseSpec(
             ErrorBody,
@@ -167,7 +199,7 @@ def read_errors() -> dict[int, ResponseSpec]:
             generate_examples=False,
             examples=[Example(value={"error": {"code": code, "message": sample}})],
         )
-        for status, (text, code, sample) in _READ_ERRORS.items()
+        for status, (text, code, sample) in errors.items()
     }
 
 

@@ -14,9 +14,16 @@ import msgspec
 
 from ledger_service.errors import BadRequestError
 from ledger_service.ingest.json_split import split_events
-from ledger_service.ingest.model import EventRejected, IngestItem, IngestResult, rejected_by_msgspec, wire_name
+from ledger_service.ingest.model import (
+    Conflict,
+    EventRejected,
+    IngestItem,
+    IngestResult,
+    rejected_by_msgspec,
+    wire_name,
+)
 from usage_ledger_contract import fields
-from usage_ledger_contract.wire import EventBatch, EventError, IngestReport, UsageEvent
+from usage_ledger_contract.wire import EventBatch, EventConflict, EventError, IngestReport, UsageEvent
 
 T = TypeVar("T")
 
@@ -48,16 +55,29 @@ def decode_events(body: bytes) -> list[IngestItem]:
         raws = split_events(body)
         if raws is None:  # not even shaped like a batch: the whole body is refused, saying why
             raise not_json(body, exc) from None
-        return [_decode_event(raw) for raw in raws]
-    return [_decode_event(raw) for raw in batch.events]
+        return [decode_event(raw) for raw in raws]
+    return [decode_event(raw) for raw in batch.events]
 
 
 def report(result: IngestResult) -> IngestReport:
     errors = [EventError(r.index, r.reason.field_name(wire_name), r.reason.message) for r in result.rejections]
-    return IngestReport(result.accepted, result.duplicates, result.rejected, errors)
+    return IngestReport(
+        result.accepted,
+        result.duplicates,
+        result.rejected,
+        errors,
+        conflicts=len(result.conflicts),
+        conflict_details=conflict_details(result.conflicts),
+    )
 
 
-def _decode_event(raw: msgspec.Raw | bytes) -> IngestItem:
+def conflict_details(conflicts: list[Conflict]) -> list[EventConflict]:
+    """Each conflict by its index, key and what differs, in the JSON callers' words."""
+    return [EventConflict(c.index, c.idempotency_key, c.field_names(wire_name), c.text(wire_name)) for c in conflicts]
+
+
+def decode_event(raw: msgspec.Raw | bytes) -> IngestItem:
+    """One event's JSON, decoded, or why it cannot be one."""
     try:
         return _event_decoder.decode(raw)
     except msgspec.ValidationError as exc:

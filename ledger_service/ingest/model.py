@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
+from uuid import UUID
 
 import msgspec
 
@@ -78,11 +80,56 @@ class Rejection:
     reason: EventRejected
 
 
+Via = Literal["api", "otlp", "webhook", "import"]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOptions:
+    """Where a batch came from (kept with its conflicts) and whether it is a backfill: events older than the
+    late window, allowed only to `usage-ledger import --backfill` with an admin key, and marked as such."""
+
+    via: Via = "api"
+    backfill: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One field in which an event sent again differs from the event stored under its key."""
+
+    field: Field
+    sent: str
+    stored: str
+
+    def text(self, name_of: Callable[[Field], str]) -> str:
+        if self.field is fields.METADATA:
+            return f"{name_of(self.field)}: differs from the stored event's"
+        return f"{name_of(self.field)}: {self.sent}, but the stored event has {self.stored}"
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """Item `index` carries the key of a stored event with other content: it changed nothing."""
+
+    index: int
+    tenant_id: str
+    idempotency_key: str
+    event_id: UUID | None
+    differences: list[Difference]
+
+    def field_names(self, name_of: Callable[[Field], str]) -> list[str]:
+        return [name_of(d.field) for d in self.differences]
+
+    def text(self, name_of: Callable[[Field], str]) -> str:
+        what = "; ".join(d.text(name_of) for d in self.differences)
+        return f"conflict: idempotency key {self.idempotency_key!r} holds an event with other content ({what})"
+
+
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     accepted: int
     duplicates: int
     rejections: list[Rejection] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
 
     @property
     def rejected(self) -> int:

@@ -35,7 +35,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from ledger_service.errors import BadRequestError
 from ledger_service.ingest.json_batch import decode_json_body
-from ledger_service.ingest.model import EventRejected, rejected_by_msgspec
+from ledger_service.ingest.model import EventRejected, IngestOptions, rejected_by_msgspec
 from ledger_service.ingest.service import INLINE_EVENTS, IngestService
 from ledger_service.offload import off_loop
 from usage_ledger_contract import attributes as usage
@@ -331,29 +331,35 @@ def _text(value: str) -> AnyValue:
 async def ingest_traces(
     service: IngestService, request: ExportTraceServiceRequest, max_batch_events: int
 ) -> ExportTraceServiceResponse:
-    """Store the request's usage records; rejected ones are reported in partial_success."""
+    """Store the request's usage records; rejected and conflicting ones are reported in partial_success."""
     # Walking every span of a large export is CPU work: off the event loop unless the export is small.
     spans = sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
     extract = functools.partial(extract_usage, request)
     records = extract() if spans <= INLINE_EVENTS else await off_loop(extract)
-    rejected: list[tuple[UsageRecord, EventRejected]] = []
+    refused: list[tuple[UsageRecord, str]] = []
     # A Collector batch may hold more records than one ingest batch allows; a 413 would make it drop them.
     for start in range(0, len(records), max_batch_events):
         chunk = records[start : start + max_batch_events]
-        result = await service.ingest([record.event for record in chunk])
-        rejected.extend((chunk[r.index], r.reason) for r in result.rejections)
-    return _response(rejected)
+        result = await service.ingest([record.event for record in chunk], _VIA)
+        refused.extend((chunk[r.index], r.reason.text(chunk[r.index].name_of)) for r in result.rejections)
+        refused.extend((chunk[c.index], c.text(chunk[c.index].name_of)) for c in result.conflicts)
+    return _response(refused)
 
 
-def _response(rejected: list[tuple[UsageRecord, EventRejected]]) -> ExportTraceServiceResponse:
-    if not rejected:
+_VIA = IngestOptions(via="otlp")
+
+
+def _response(refused: list[tuple[UsageRecord, str]]) -> ExportTraceServiceResponse:
+    """Rejected records and conflicts (a record whose key holds other content: nothing was stored for it,
+    and sending it again changes nothing) are both refused spans, each named with its reason."""
+    if not refused:
         return ExportTraceServiceResponse()
-    reasons = [f"{record.where}: {reason.text(record.name_of)}" for record, reason in rejected[:_MAX_REASONS]]
-    if len(rejected) > _MAX_REASONS:
-        reasons.append(f"and {len(rejected) - _MAX_REASONS} more")
-    message = f"{len(rejected)} usage record(s) rejected: " + "; ".join(reasons)
+    reasons = [f"{record.where}: {text}" for record, text in refused[:_MAX_REASONS]]
+    if len(refused) > _MAX_REASONS:
+        reasons.append(f"and {len(refused) - _MAX_REASONS} more")
+    message = f"{len(refused)} usage record(s) rejected: " + "; ".join(reasons)
     log.warning("OTLP: %s", message)
-    spans = len({record.span for record, _ in rejected})
+    spans = len({record.span for record, _ in refused})
     return ExportTraceServiceResponse(
         partial_success=ExportTracePartialSuccess(rejected_spans=spans, error_message=message)
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import msgspec
@@ -34,6 +34,7 @@ class Limits:
     future_skew: timedelta
     max_metadata_bytes: int
     max_metadata_depth: int
+    raw_retention: timedelta | None = None  # TimescaleDB drops raw chunks older than this (None: never)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -42,7 +43,16 @@ class Limits:
             future_skew=timedelta(seconds=settings.future_skew_seconds),
             max_metadata_bytes=settings.max_metadata_bytes,
             max_metadata_depth=settings.max_metadata_depth,
+            raw_retention=timedelta(days=settings.raw_retention_days) if settings.raw_retention_days else None,
         )
+
+    def oldest_writable(self, now: datetime) -> datetime:
+        """The oldest instant a row may be written at, late window aside: with raw retention on, rows that old
+        are dropped, and a refresh over their marked hours would erase the aggregates kept for them. A day of
+        margin keeps clear of a retention job about to run."""
+        if self.raw_retention is None:
+            return datetime.min.replace(tzinfo=UTC)
+        return now - self.raw_retention + timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +62,12 @@ class Window:
     now: datetime
     oldest: datetime
     newest: datetime
+    backfill: bool = False
 
     @classmethod
-    def around(cls, now: datetime, limits: Limits) -> Window:
-        return cls(now, now - limits.late_window, now + limits.future_skew)
+    def around(cls, now: datetime, limits: Limits, *, backfill: bool = False) -> Window:
+        oldest = limits.oldest_writable(now) if backfill else now - limits.late_window
+        return cls(now, oldest, now + limits.future_skew, backfill)
 
 
 def check_event(event: UsageEvent, window: Window, limits: Limits, catalog: Catalog) -> tuple[datetime, str]:
@@ -67,14 +79,22 @@ def check_event(event: UsageEvent, window: Window, limits: Limits, catalog: Cata
         raise EventRejected(exc.field, exc.reason) from None
     occurred_at = event.occurred_at or window.now
     if occurred_at < window.oldest:
-        raise EventRejected(
-            fields.OCCURRED_AT, f"is more than {limits.late_window.days} days in the past (the late-event window)"
-        )
+        raise EventRejected(fields.OCCURRED_AT, _too_old(window, limits))
     if occurred_at > window.newest:
         raise EventRejected(
             fields.OCCURRED_AT, f"is more than {int(limits.future_skew.total_seconds())} seconds in the future"
         )
     return occurred_at, check_metadata(event.metadata, limits)
+
+
+def _too_old(window: Window, limits: Limits) -> str:
+    if not window.backfill:
+        return (
+            f"is more than {limits.late_window.days} days in the past (the late-event window; older events "
+            "are imported with `usage-ledger import --backfill`)"
+        )
+    days = limits.raw_retention.days if limits.raw_retention else 0
+    return f"is older than the raw retention allows (LEDGER_RAW_RETENTION_DAYS = {days}, less a day of margin)"
 
 
 def _check_ids(event: UsageEvent) -> None:

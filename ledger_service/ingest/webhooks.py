@@ -8,15 +8,16 @@ checks out.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from enum import Enum
 from urllib.parse import parse_qs
 
 import msgspec
 
 from ledger_service.errors import BadRequestError, ForbiddenError
-from ledger_service.ingest.model import NOTHING, IngestItem, IngestResult, rejected_by_msgspec, wire_name
+from ledger_service.ingest.json_batch import conflict_details
+from ledger_service.ingest.model import NOTHING, IngestItem, IngestOptions, IngestResult, rejected_by_msgspec, wire_name
 from ledger_service.ingest.service import IngestService
 from ledger_service.settings import Settings
 from usage_ledger_contract import fields
@@ -25,7 +26,10 @@ from usage_ledger_contract.webhooks import InvalidSignatureError, UsageSpec
 from usage_ledger_contract.webhooks import sendgrid as sendgrid_hooks
 from usage_ledger_contract.webhooks import twilio as twilio_hooks
 from usage_ledger_contract.webhooks.sendgrid import EventProblem, EventUsage
-from usage_ledger_contract.wire import build_event
+from usage_ledger_contract.wire import EventConflict, build_event
+
+log = logging.getLogger(__name__)
+_VIA = IngestOptions(via="webhook")
 
 
 class TwilioHook(Enum):
@@ -39,6 +43,9 @@ class WebhookResult(msgspec.Struct, frozen=True, rename="camel"):
     accepted: int  # stored now
     duplicates: int  # already stored (a retried delivery)
     recorded_at_send: int = 0  # SendGrid: events of messages the instrumentor already billed
+    # Events whose key holds a stored event with other content: nothing changed (DESIGN.md invariant 8).
+    conflicts: int = 0
+    conflict_details: list[EventConflict] = []
 
 
 class TwilioRequest(msgspec.Struct, frozen=True):
@@ -101,21 +108,26 @@ class WebhookService:
 
     async def store_sendgrid(self, usage: EventUsage) -> WebhookResult:
         result = await self._store(usage.specs, UNATTRIBUTED_TENANT, usage.problems)
-        return WebhookResult(result.events, result.accepted, result.duplicates, usage.recorded_at_send)
+        return msgspec.structs.replace(result, recorded_at_send=usage.recorded_at_send)
 
     async def _store(
         self, specs: list[UsageSpec], tenant_id: str, problems: Sequence[EventProblem] = ()
     ) -> WebhookResult:
-        now = datetime.now(UTC)
-        events = [_event(spec, spec.tenant_id or tenant_id, now) for spec in specs]
-        result: IngestResult = await self._ingest.ingest(events) if events else NOTHING
+        events = [_event(spec, spec.tenant_id or tenant_id) for spec in specs]
+        result: IngestResult = await self._ingest.ingest(events, _VIA) if events else NOTHING
+        for conflict in result.conflicts:
+            # Twilio reads only the TwiML answer: the log (and GET /api/admin/conflicts) is where this shows.
+            log.warning("webhook for tenant %s: %s", conflict.tenant_id, conflict.text(wire_name))
         reasons = [f"event {p.index}: {p.reason}" for p in problems]
         reasons += [r.reason.text(wire_name) for r in result.rejections]
         if reasons:
             # The provider sees a 4xx (and its console shows why); the valid events of the batch are stored.
             rejected, total = result.rejected + len(problems), len(events) + len(problems)
             raise BadRequestError(f"{rejected} of {total} usage events were rejected: {'; '.join(reasons[:5])}")
-        return WebhookResult(len(events), result.accepted, result.duplicates)
+        details = conflict_details(result.conflicts)
+        return WebhookResult(
+            len(events), result.accepted, result.duplicates, conflicts=len(details), conflict_details=details
+        )
 
 
 def _verified(verify: Callable[..., None], *args: object, **kwargs: object) -> None:
@@ -140,7 +152,9 @@ def _form(body: bytes) -> twilio_hooks.Params:
         raise BadRequestError(f"the form has more than {_MAX_FORM_FIELDS} fields") from None
 
 
-def _event(spec: UsageSpec, tenant_id: str, now: datetime) -> IngestItem:
+def _event(spec: UsageSpec, tenant_id: str) -> IngestItem:
+    # No time from the provider (Twilio sends none): the ledger assigns it, and compares a redelivery without
+    # it, so a retry or a replay is a duplicate at any moment; its claim is kept for good (migration 0010).
     try:
         return build_event(
             tenant_id=tenant_id,
@@ -149,7 +163,7 @@ def _event(spec: UsageSpec, tenant_id: str, now: datetime) -> IngestItem:
             units=spec.units,
             idempotency_key=spec.idempotency_key,
             metadata=msgspec.Raw(msgspec.json.encode(spec.metadata)),
-            occurred_at=spec.occurred_at or now,
+            occurred_at=spec.occurred_at,
         )
     except msgspec.ValidationError as exc:
         return rejected_by_msgspec(exc, fields.BY_NAME)

@@ -14,11 +14,21 @@ import msgspec
 from ledger_service.errors import BadRequestError
 from ledger_service.read.cursor import decode_cursor, encode_cursor
 from ledger_service.read.days import day_starts
-from ledger_service.read.model import DayUsage, EventsPage, Totals, UsageEvent, UsageSeries, UsageSummary
+from ledger_service.read.model import (
+    CorrectionLink,
+    DayUsage,
+    EventsPage,
+    Kind,
+    Totals,
+    UsageEvent,
+    UsageSeries,
+    UsageSummary,
+)
 from ledger_service.read.params import LATEST, EventSelection, EventsRequest, SummaryRequest
 from ledger_service.settings import Settings
 from ledger_service.storage.database import Database
 from ledger_service.storage.usage_read import (
+    CorrectionRecord,
     EventFilter,
     EventRecord,
     Policies,
@@ -42,6 +52,14 @@ CSV_COLUMNS = (
     "metadata",
     "label",
     "unitPlural",
+    "idempotencyKey",
+    "kind",
+    "corrects",
+    "correctedBy",
+    "netUnits",
+    "reason",
+    "correctionKey",
+    "backfilled",
 )
 _CSV_CHUNK_ROWS = 1000
 # Sorts after every real id, so the first page starts "after" (infinity, this) = at the newest row.
@@ -84,17 +102,18 @@ class ReadService:
             from_=request.first,
             to=request.last,
             series=series,
-            total_events=sum(s.totals.events for s in series),
+            total_events=sum(r.entries for r in rows),
         )
 
     async def events(self, tenant_id: str, request: EventsRequest) -> EventsPage:
         after = self._start_position(tenant_id, request)
         # One row more than asked tells whether another page exists without a second query.
         where = _filter(request.selection)
-        records = await self._repository.events_page(tenant_id, where, after, request.limit + 1)
-        page, more = records[: request.limit], len(records) > request.limit
+        rows = await self._repository.events_page(tenant_id, where, after, request.limit + 1)
+        page, more = rows.records[: request.limit], len(rows.records) > request.limit
         cursor = encode_cursor(self._secret, tenant_id, _position(page[-1])) if more else None
-        return EventsPage(events=[to_event(self.catalog, r) for r in page], next_cursor=cursor)
+        links = Links(rows.corrections)
+        return EventsPage(events=[to_event(self.catalog, r, links) for r in page], next_cursor=cursor)
 
     def events_csv(self, tenant_id: str, selection: EventSelection) -> AsyncIterator[bytes]:
         """Every row of the selection as CSV lines, the header first."""
@@ -106,12 +125,13 @@ class ReadService:
         yield _csv_line(CSV_COLUMNS)
         after = Position(LATEST, _MAX_UUID)
         while True:
-            records = await self._repository.events_page(tenant_id, where, after, _CSV_CHUNK_ROWS)
-            if records:
-                yield b"".join(_csv_line(csv_fields(to_event(self.catalog, r))) for r in records)
-            if len(records) < _CSV_CHUNK_ROWS:
+            rows = await self._repository.events_page(tenant_id, where, after, _CSV_CHUNK_ROWS)
+            links = Links(rows.corrections)
+            if rows.records:
+                yield b"".join(_csv_line(csv_fields(to_event(self.catalog, r, links))) for r in rows.records)
+            if len(rows.records) < _CSV_CHUNK_ROWS:
                 return
-            after = _position(records[-1])
+            after = _position(rows.records[-1])
 
     def _check_window(self, request: SummaryRequest) -> None:
         span = (request.last - request.first).days + 1
@@ -153,8 +173,25 @@ def build_series(catalog: Catalog, rows: list[SummaryRow], dates: list[date]) ->
     return series
 
 
-def to_event(catalog: Catalog, record: EventRecord) -> UsageEvent:
+class Links:
+    """The corrections read with a page, by the row they correct and by their own row."""
+
+    def __init__(self, corrections: list[CorrectionRecord]) -> None:
+        self.of_event: dict[UUID, list[CorrectionLink]] = {}
+        self.by_row: dict[UUID, CorrectionLink] = {}
+        for c in corrections:  # oldest first
+            link = CorrectionLink(c.row_id, c.action, c.units, c.reason, c.correction_key, c.created_at)  # type: ignore[arg-type]
+            self.of_event.setdefault(c.corrects, []).append(link)
+            self.by_row[c.row_id] = link
+
+
+_KINDS: dict[int, Kind] = {1: "event", -1: "void", 0: "amend"}
+
+
+def to_event(catalog: Catalog, record: EventRecord, links: Links | None = None) -> UsageEvent:
     words = words_of(catalog, record.source, record.event_type)
+    links = links or Links([])
+    corrections = [] if record.corrects else links.of_event.get(record.id, [])
     return UsageEvent(
         id=record.id,
         source=record.source,
@@ -167,6 +204,13 @@ def to_event(catalog: Catalog, record: EventRecord) -> UsageEvent:
         trace_id=record.trace_id,
         label=words.label,
         unit_plural=words.units_label,
+        idempotency_key=record.idempotency_key,
+        kind=_KINDS[record.events],
+        backfilled=record.backfilled,
+        corrects=record.corrects,
+        correction=links.by_row.get(record.id) if record.corrects else None,
+        corrections=corrections,
+        net_units=None if record.corrects else (corrections[-1].units if corrections else record.units),
     )
 
 
@@ -185,6 +229,14 @@ def csv_fields(event: UsageEvent) -> tuple[object, ...]:
         bytes(event.metadata).decode(),
         event.label,
         event.unit_plural,
+        event.idempotency_key,
+        event.kind,
+        text(event.corrects) if event.corrects else "",
+        " ".join(text(c.id) for c in event.corrections),
+        "" if event.net_units is None else event.net_units,
+        event.correction.reason if event.correction else "",
+        event.correction.correction_key if event.correction else "",
+        "true" if event.backfilled else "false",
     )
 
 

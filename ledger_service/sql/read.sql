@@ -33,29 +33,31 @@ FROM ledger_aggregate_state s;
 -- scan: a run of whole hours for UTC-aligned zones, a day's whole hours otherwise. $11..$16 bound each
 -- level's ranges as plain values, so TimescaleDB leaves the chunks outside them out of the plan (the range
 -- arrays alone are only known per row); a level with no ranges has NULL bounds and reads nothing.
+-- units and events are net of corrections (a correction is a row in its event's bucket: migration 0010);
+-- entries counts rows, corrections included: what the events listing shows.
 SELECT source, event_type, width_bucket(at, $2::timestamptz[])::int AS day,
-       sum(units)::bigint AS units, sum(events)::bigint AS events
+       sum(units)::bigint AS units, sum(events)::bigint AS events, sum(entries)::bigint AS entries
 FROM (
-    SELECT h.source, h.event_type, h.bucket AS at, h.units, h.events
+    SELECT h.source, h.event_type, h.bucket AS at, h.units, h.events, h.entries
     FROM unnest($3::timestamptz[], $4::timestamptz[]) AS r(lo, hi)
     CROSS JOIN LATERAL (
-        SELECT source, event_type, bucket, units, events FROM usage_rollup_1h_tenant
+        SELECT source, event_type, bucket, units, events, entries FROM usage_rollup_1h_tenant
         WHERE tenant_id = $1 AND bucket >= r.lo AND bucket < r.hi
           AND bucket >= $11::timestamptz AND bucket < $12::timestamptz
     ) AS h
     UNION ALL
-    SELECT q.source, q.event_type, q.bucket, q.units, q.events
+    SELECT q.source, q.event_type, q.bucket, q.units, q.events, q.entries
     FROM unnest($5::timestamptz[], $6::timestamptz[]) AS r(lo, hi)
     CROSS JOIN LATERAL (
-        SELECT source, event_type, bucket, units, events FROM usage_rollup_tenant
+        SELECT source, event_type, bucket, units, events, entries FROM usage_rollup_tenant
         WHERE tenant_id = $1 AND bucket >= r.lo AND bucket < r.hi
           AND bucket >= $13::timestamptz AND bucket < $14::timestamptz
     ) AS q
     UNION ALL
-    SELECT e.source, e.event_type, e.occurred_at, e.units, 1
+    SELECT e.source, e.event_type, e.occurred_at, e.units, e.events, 1
     FROM unnest($7::timestamptz[], $8::timestamptz[]) AS r(lo, hi)
     CROSS JOIN LATERAL (
-        SELECT source, event_type, occurred_at, units FROM usage_ledger_tenant
+        SELECT source, event_type, occurred_at, units, events FROM usage_ledger_tenant
         WHERE tenant_id = $1 AND occurred_at >= r.lo AND occurred_at < r.hi
           AND occurred_at >= $15::timestamptz AND occurred_at < $16::timestamptz
     ) AS e
@@ -69,7 +71,7 @@ ORDER BY source, event_type, day;
 -- The same answer computed from the raw rows: the reference the aggregates must equal (bench/read.py
 -- times the two side by side). width_bucket() numbers each row's day 1..n from the day starts in $4.
 SELECT source, event_type, width_bucket(occurred_at, $4::timestamptz[])::int AS day,
-       sum(units)::bigint AS units, count(*) AS events
+       sum(units)::bigint AS units, sum(events)::bigint AS events, count(*) AS entries
 FROM usage_ledger_tenant
 WHERE tenant_id = $1
   AND occurred_at >= $2 AND occurred_at < $3
@@ -80,9 +82,11 @@ ORDER BY source, event_type, day;
 
 -- name: events_page
 -- Newest first, keyset pagination on (occurred_at, id) < ($7, $8): served by the index
--- (tenant_id, occurred_at DESC, id DESC) at any depth, never OFFSET. The first page starts after
+-- (tenant_id, occurred_at DESC, id DESC) at any depth, never OFFSET. Row ids are unique ledger-wide (the
+-- ledger mints them), so the keyset never skips or repeats a row. The first page starts after
 -- ('infinity', max uuid). [$2, $3) is the caller's time window.
-SELECT id, source, event_type, units, occurred_at, created_at, metadata::text AS metadata, trace_id
+SELECT id, source, event_type, units, occurred_at, created_at, metadata::text AS metadata, trace_id,
+       idempotency_key, events, corrects, backfilled
 FROM usage_ledger_tenant
 WHERE tenant_id = $1
   AND occurred_at >= $2 AND occurred_at < $3
@@ -91,6 +95,14 @@ WHERE tenant_id = $1
   AND ($5::text IS NULL OR event_type = $5)
 ORDER BY occurred_at DESC, id DESC
 LIMIT $6;
+
+-- name: corrections_of_rows
+-- The corrections that link to rows of a page, either way: the corrections of its events (wherever they
+-- are listed) and the records of its correction rows. Oldest first: an event's history in order.
+SELECT row_id, corrects, action, units, delta, reason, correction_key, created_at
+FROM usage_corrections_tenant
+WHERE tenant_id = $1 AND (corrects = ANY($2::uuid[]) OR row_id = ANY($2::uuid[]))
+ORDER BY created_at, row_id;
 
 -- name: sync_event_type
 -- The registry (otel/event_types.py) copied into the database for the analyst views' unit column.

@@ -13,10 +13,11 @@ SELECT
 SELECT ledger_ensure_partition($1);
 
 -- name: prune_idempotency_keys
--- Bounded batches keep each delete short; the caller loops until fewer than $2 rows go.
+-- Bounded batches keep each delete short; the caller loops until fewer than $2 rows go. Claims marked
+-- `keep` stay (migration 0010): a resend of their event could not be refused by the late window.
 DELETE FROM usage_idempotency_keys
 WHERE ctid IN (
     SELECT ctid FROM usage_idempotency_keys
-    WHERE claimed_at < now() - make_interval(days => $1)
+    WHERE claimed_at < now() - make_interval(days => $1) AND NOT keep
     LIMIT $2
 );

@@ -25,9 +25,9 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 @dataclass(slots=True)
 class NewEvents:
-    """A batch of validated events in column form, ready for one unnest() insert."""
+    """A batch of validated events in column form, ready for one unnest() insert. Row ids are minted by the
+    statement itself, so they are unique ledger-wide whatever the senders send."""
 
-    ids: list[UUID | None] = field(default_factory=list)  # None: the database mints one
     tenant_ids: list[str] = field(default_factory=list)
     idempotency_keys: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
@@ -37,13 +37,14 @@ class NewEvents:
     occurred_at: list[datetime] = field(default_factory=list)
     trace_ids: list[str | None] = field(default_factory=list)
     span_ids: list[str | None] = field(default_factory=list)
+    time_assigned: list[bool] = field(default_factory=list)  # the sender gave no time: the ledger's clock did
+    backfilled: bool = False  # `usage-ledger import --backfill`: older than the late window, marked as such
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.tenant_ids)
 
-    def columns(self) -> tuple[list[Any], ...]:
+    def columns(self) -> tuple[Any, ...]:
         return (
-            self.ids,
             self.tenant_ids,
             self.idempotency_keys,
             self.sources,
@@ -53,7 +54,53 @@ class NewEvents:
             self.occurred_at,
             self.trace_ids,
             self.span_ids,
+            self.time_assigned,
+            self.backfilled,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Inserted:
+    """What one insert did: rows stored, and the positions (0-based) of the events whose key was taken."""
+
+    stored: int
+    not_stored: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLookup:
+    """An event sent with a key that was claimed before: `index` is the caller's tag, returned with the answer."""
+
+    index: int
+    tenant_id: str
+    idempotency_key: str
+    metadata: str  # JSON text, as sent
+
+
+@dataclass(frozen=True, slots=True)
+class StoredContent:
+    """What the ledger holds under a key, beside an event sent with it again (the lookup tagged `index`)."""
+
+    index: int
+    event_id: UUID
+    time_assigned: bool
+    source: str
+    event_type: str
+    units: int
+    occurred_at: datetime
+    same_metadata: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictRecord:
+    """A conflict to keep for inspection (table usage_conflicts)."""
+
+    tenant_id: str
+    idempotency_key: str
+    event_id: UUID | None
+    fields: list[str]
+    message: str
+    sent: str  # JSON object: what was sent
 
 
 def month_start(ts: datetime) -> datetime:
@@ -99,21 +146,70 @@ class LedgerRepository:
             last = (last + timedelta(days=32)).replace(day=1)
         await self.ensure_partitions([now - timedelta(days=late_window_days), last])
 
-    async def insert_batch(self, events: NewEvents) -> int:
-        """Store the events whose idempotency keys are new; return how many were stored."""
+    async def insert_batch(self, events: NewEvents) -> Inserted:
+        """Store the events whose idempotency keys are new; say which were not stored."""
         if not events:
-            return 0
+            return Inserted(0)
         try:
             await self.ensure_partitions(events.occurred_at)
             async with self._pool.acquire() as conn:
-                stored: int = await conn.fetchval(self._insert, *events.columns())
+                row = await conn.fetchrow(self._insert, *events.columns())
         except DATABASE_UNAVAILABLE as exc:
             # The statement either committed or rolled back whole; a retry is answered "duplicate" if it had.
             raise StorageUnavailableError(f"the database is unavailable, retry later: {exc!r}") from None
-        return stored
+        assert row is not None  # an aggregate over the statement's CTEs: always one row
+        return Inserted(row["stored"], [ordinal - 1 for ordinal in row["not_stored"]])
+
+    async def stored_content(self, lookups: Sequence[KeyLookup]) -> list[StoredContent]:
+        """The stored content under each lookup's (tenant, key), beside the metadata sent with it; a lookup
+        whose key holds no row (its claim predates the row's time being kept) is left out."""
+        if not lookups:
+            return []
+        args = (
+            [lookup.index for lookup in lookups],
+            [lookup.tenant_id for lookup in lookups],
+            [lookup.idempotency_key for lookup in lookups],
+            [lookup.metadata for lookup in lookups],
+        )
+        try:
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(query("stored_content"), *args)
+        except DATABASE_UNAVAILABLE as exc:
+            raise StorageUnavailableError(f"the database is unavailable, retry later: {exc!r}") from None
+        return [
+            StoredContent(
+                r["ord"],
+                r["event_id"],
+                r["time_assigned"],
+                r["source"],
+                r["event_type"],
+                r["units"],
+                r["occurred_at"],
+                r["same_metadata"],
+            )
+            for r in rows
+        ]
+
+    async def record_conflicts(self, conflicts: Sequence[ConflictRecord], via: str) -> None:
+        if not conflicts:
+            return
+        columns = (
+            [c.tenant_id for c in conflicts],
+            [c.idempotency_key for c in conflicts],
+            [c.event_id for c in conflicts],
+            [",".join(c.fields) for c in conflicts],
+            [c.message for c in conflicts],
+            [c.sent for c in conflicts],
+        )
+        try:
+            async with self._pool.acquire() as conn:
+                await conn.execute(query("record_conflicts"), *columns, via)
+        except DATABASE_UNAVAILABLE as exc:
+            raise StorageUnavailableError(f"the database is unavailable, retry later: {exc!r}") from None
 
     async def prune_idempotency_keys(self, retention_days: int, batch: int = 10_000) -> int:
-        """Forget keys claimed more than retention_days ago; return how many were removed."""
+        """Forget keys claimed more than retention_days ago, but those kept for good (migration 0010: ledger
+        timed or backfilled events); return how many were removed."""
         removed = 0
         async with self._pool.acquire() as conn:
             while True:

@@ -29,8 +29,9 @@ class SummaryRow:
     source: str
     event_type: str
     day: int  # 1-based index into the requested days
-    units: int
-    events: int
+    units: int  # net of corrections
+    events: int  # net: a voided event no longer counts
+    entries: int  # rows, corrections included: what the events listing shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,32 @@ class EventRecord:
     created_at: datetime
     metadata: str  # JSON text, passed through without re-parsing
     trace_id: str | None
+    idempotency_key: str
+    events: int  # 1: a usage event; -1: a void; 0: an amend (migration 0010)
+    corrects: UUID | None  # a correction: the row it corrects
+    backfilled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionRecord:
+    """The record of one correction (usage_corrections): its row, the row it corrects, what and why."""
+
+    row_id: UUID
+    corrects: UUID
+    action: str  # void | amend
+    units: int  # the event's units once corrected
+    delta: int
+    reason: str
+    correction_key: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventRows:
+    """A page of rows and every correction linked to one of them, read in one snapshot."""
+
+    records: list[EventRecord]
+    corrections: list[CorrectionRecord]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +149,12 @@ class UsageReadRepository:
             else:
                 args = await _summary_args(conn, tenant_id, window)
                 rows = await conn.fetch(query("usage_summary"), tenant_id, *args)
-        return [SummaryRow(r["source"], r["event_type"], r["day"], r["units"], r["events"]) for r in rows]
+        return [SummaryRow(r["source"], r["event_type"], r["day"], r["units"], r["events"], r["entries"]) for r in rows]
 
-    async def events_page(self, tenant_id: str, where: EventFilter, after: Position, limit: int) -> list[EventRecord]:
-        async with self._as_tenant(tenant_id) as conn:
+    async def events_page(self, tenant_id: str, where: EventFilter, after: Position, limit: int) -> EventRows:
+        """Up to `limit` rows after `after`, newest first, with the corrections linked to them. One REPEATABLE
+        READ snapshot: a correction committed in between is seen both ways or not at all."""
+        async with self._as_tenant(tenant_id, isolation="repeatable_read") as conn:
             rows = await conn.fetch(
                 query("events_page"),
                 tenant_id,
@@ -137,7 +166,9 @@ class UsageReadRepository:
                 after.occurred_at,
                 after.id,
             )
-        return [EventRecord(**dict(r)) for r in rows]
+            records = [EventRecord(**dict(r)) for r in rows]
+            linked = await conn.fetch(query("corrections_of_rows"), tenant_id, [r.id for r in records]) if rows else []
+        return EventRows(records, [CorrectionRecord(**dict(r)) for r in linked])
 
     async def sync_event_types(self, entries: Iterable[tuple[str, str, str, str]]) -> None:
         """Upsert (source, event_type, unit, description) rows for the analyst views."""

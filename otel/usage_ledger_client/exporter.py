@@ -2,8 +2,9 @@
 
 Like the OTel SDK's exporters it is synchronous and thread-safe (it runs on the pipeline's sender thread),
 never raises and has an idempotent shutdown. Retrying is the pipeline's job: the exporter only says
-whether the batch is settled (stored, duplicate or refused for good), worth retrying, or blocked on
-credentials. Per-event refusals are final: logged with the ledger's reasons, counted, kept in the spool.
+whether the batch is settled (stored, duplicate, conflict or refused for good), worth retrying, or blocked
+on credentials. Per-event refusals are final: logged with the ledger's reasons, counted, kept in the spool.
+A conflict (the key holds another event) is final too: logged once with its key, counted, not retried.
 """
 
 from __future__ import annotations
@@ -104,6 +105,16 @@ class UsageExporter:
             return
         self._stats.add("sent", report.accepted)
         self._stats.add("duplicates", report.duplicates)
+        self._stats.add("conflicts", report.conflicts)
+        for conflict in report.conflict_details:
+            # Settled: the ledger kept the event it had and changed nothing; sending it again would not
+            # either. Said once, here, with the key: a client bug that changes a count is worth a look.
+            log.warning(
+                "the ledger holds idempotency key %r with other content; this event changed nothing and is not "
+                "retried: %s",
+                conflict.idempotency_key,
+                conflict.message,
+            )
         by_index: dict[int, list[str]] = {}
         for error in report.errors:
             by_index.setdefault(error.index, []).append(f"{error.field}: {error.message}")

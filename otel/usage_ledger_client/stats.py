@@ -14,6 +14,7 @@ class UsageClientMetrics:
     spilled: int = 0  # events ever written to the disk spool (durable mode: all of them)
     sent: int = 0  # events the ledger stored
     duplicates: int = 0  # events the ledger already had (a retry of a delivered batch)
+    conflicts: int = 0  # events whose key the ledger holds with other content (logged once, never retried)
     rejected: int = 0  # events the ledger refused for good (kept in the spool's `rejected` table)
     retries: int = 0  # failed delivery attempts that will be retried
     unattributed: int = 0  # events recorded with no tenant in scope

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from harness.processes import free_port, wait_ready
-from tests.conftest import TEST_INGEST_KEY
+from tests.conftest import TEST_ADMIN_KEY, TEST_INGEST_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 # Short delays keep the fault tests quick; they are still real timers, never asserted on.
@@ -38,6 +38,7 @@ class LedgerProcess:
             "PYTHONPATH": str(ROOT),
             "DATABASE_URL": database_url,
             "LEDGER_INGEST_KEYS": TEST_INGEST_KEY,
+            "LEDGER_ADMIN_KEYS": TEST_ADMIN_KEY,
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0

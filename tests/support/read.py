@@ -57,11 +57,13 @@ Daily = dict[tuple[str, str], dict[date, tuple[int, int]]]
 
 
 def raw_reference(sql: SQL, tenant: str, zone: str, first: date, last: date, **filters: str) -> Daily:
-    """Daily (units, events) per (source, event_type) computed event by event from the raw rows."""
+    """Daily (units, events) per (source, event_type) computed row by row from the raw rows: the events and
+    their corrections (a correction's units are its change; its `events` -1 for a void, 0 for an amend).
+    Days that net to nothing are left out, as summary_as_daily leaves out days without events."""
     tz = ZoneInfo(zone)
     sums: dict[tuple[str, str], dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for row in sql.fetch(
-        "SELECT source, event_type, units, occurred_at FROM usage_ledger WHERE tenant_id = $1", tenant
+        "SELECT source, event_type, units, events, occurred_at FROM usage_ledger WHERE tenant_id = $1", tenant
     ):
         if any(row[column] != value for column, value in filters.items()):
             continue
@@ -69,15 +71,19 @@ def raw_reference(sql: SQL, tenant: str, zone: str, first: date, last: date, **f
         if first <= day <= last:
             cell = sums[(row["source"], row["event_type"])][day]
             cell[0] += row["units"]
-            cell[1] += 1
-    return {key: {d: (u, n) for d, (u, n) in days.items()} for key, days in sums.items()}
+            cell[1] += row["events"]
+    daily = {key: {d: (u, n) for d, (u, n) in days.items() if (u, n) != (0, 0)} for key, days in sums.items()}
+    return {key: days for key, days in daily.items() if days}
 
 
 def summary_as_daily(body: dict[str, Any]) -> Daily:
-    """The API's series with zero days dropped, in the reference's shape."""
-    return {
+    """The API's series with zero days (and series of nothing but) dropped, in the reference's shape."""
+    daily = {
         (s["source"], s["eventType"]): {
-            date.fromisoformat(d["date"]): (d["units"], d["events"]) for d in s["days"] if d["events"]
+            date.fromisoformat(d["date"]): (d["units"], d["events"])
+            for d in s["days"]
+            if (d["units"], d["events"]) != (0, 0)
         }
         for s in body["series"]
     }
+    return {key: days for key, days in daily.items() if days}

@@ -1,9 +1,11 @@
-"""Issue 12, class 3 (first half): a captured webhook replayed with different unsigned parts is billed once.
+"""Issue 12, class 3: a captured webhook replayed with different unsigned parts, or after its key's retention,
+is billed once.
 
 Twilio signs the URL and the form fields, nothing else. A request captured on the wire and replayed with
 another I-Twilio-Idempotency-Token, other unsigned headers, its fields in another order or its signature in
 another case of the header name is the same signed request: one row. Changing anything signed (a `visit`
-added to the URL, a field) breaks the signature: 403, nothing stored.
+added to the URL, a field) breaks the signature: 403, nothing stored. These requests carry no timestamp,
+so the late window cannot refuse a replay: their keys' claims outlive the retention that prunes others.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlencode
 
+from ledger_service.storage.sql import query
 from tests.test_attacks.conftest import Target
 from tests.test_attacks.raw import post, twilio_signature
 
@@ -97,3 +100,53 @@ def test_an_sms_replayed_with_new_headers_is_billed_once(target: Target) -> None
     assert outcome.statuses == {"200": 5}
     units = "SELECT sum(units) FROM usage_ledger WHERE idempotency_key = $1"
     assert target.sql.fetchval(units, f"{sid}:sms_inbound") == 3
+
+
+def age_claims(target: Target, days: int, *keys: str) -> None:
+    """As if `days` had passed since these keys were claimed (the test's only way to move the clock)."""
+    target.sql.execute(
+        "UPDATE usage_idempotency_keys SET claimed_at = now() - make_interval(days => $1) "
+        "WHERE idempotency_key = ANY($2::text[])",
+        days,
+        list(keys),
+    )
+
+
+def prune_claims(target: Target) -> None:
+    """The service's hourly pruning, run now with its own statement and the default retention (40 days)."""
+    while target.sql.execute(query("prune_idempotency_keys"), 40, 10_000) == "DELETE 10000":
+        pass
+
+
+def test_a_webhook_replayed_after_the_key_retention_is_still_billed_once(target: Target) -> None:
+    # Twilio's requests carry no timestamp: the late window cannot refuse a replay, so the claims of these
+    # events are kept past the retention (migration 0010); an event that carries its own time is refused
+    # by the late window instead, so its claim may go.
+    sid = "SM" + uuid.uuid4().hex
+    sms_path = "/webhooks/twilio/t_replay/sms"
+    sms = {"MessageSid": sid, "NumSegments": "2", "NumMedia": "0", "Body": "hello"}
+    sms_headers = {"Content-Type": FORM, "X-Twilio-Signature": twilio_signature(target.url + sms_path, sms)}
+    ivr_path, ivr, ivr_headers = captured_ivr(target)
+    with target.watch("SMS and IVR webhooks delivered, then replayed 41 days later") as outcome:
+        outcome.saw(post(target.port, sms_path, sms_headers, urlencode(sms).encode()))
+        outcome.saw(post(target.port, ivr_path, ivr_headers, urlencode(ivr).encode()))
+        ivr_key = f"{ivr['CallSid']}:ivr:pay"
+        age_claims(target, 41, f"{sid}:sms_inbound", ivr_key)
+        prune_claims(target)
+        for token in ("later-1", "later-2"):
+            outcome.saw(
+                post(
+                    target.port, sms_path, {**sms_headers, "I-Twilio-Idempotency-Token": token}, urlencode(sms).encode()
+                )
+            )
+            outcome.saw(
+                post(
+                    target.port, ivr_path, {**ivr_headers, "I-Twilio-Idempotency-Token": token}, urlencode(ivr).encode()
+                )
+            )
+    assert outcome.statuses == {"200": 6}
+    units = "SELECT count(*)::int, sum(units)::int FROM usage_ledger WHERE idempotency_key = $1"
+    assert tuple(target.sql.fetch(units, f"{sid}:sms_inbound")[0]) == (1, 2)
+    assert tuple(target.sql.fetch(units, ivr_key)[0]) == (1, 1)
+    kept = "SELECT count(*) FROM usage_idempotency_keys WHERE idempotency_key = ANY($1::text[]) AND keep"
+    assert target.sql.fetchval(kept, [f"{sid}:sms_inbound", ivr_key]) == 2

@@ -18,7 +18,7 @@ import pytest
 from pydantic import SecretStr
 
 from ledger_service.apidocs import with_reference
-from ledger_service.settings import DEV_INGEST_KEY, Settings
+from ledger_service.settings import DEV_ADMIN_KEY, DEV_INGEST_KEY, Settings
 from tests.support.postgres import SQL
 from tests.support.server import RunningLedger, start_ledger
 from tests.test_docs.markdown import COMMAND_LANGUAGES, ROOT, Block, blocks
@@ -42,8 +42,9 @@ def test_every_command_block_says_how_it_is_exercised() -> None:
 
 @pytest.fixture
 def doc_ledger(settings: Settings) -> Iterator[RunningLedger]:
-    """The service as the docs describe it: the development ingest key and secret."""
-    running = start_ledger(settings.model_copy(update={"ingest_keys": [SecretStr(DEV_INGEST_KEY)]}))
+    """The service as the docs describe it (`make run`): the development ingest key, admin key and secret."""
+    development = {"ingest_keys": [SecretStr(DEV_INGEST_KEY)], "admin_keys": [SecretStr(DEV_ADMIN_KEY)]}
+    running = start_ledger(settings.model_copy(update=development))
     try:
         yield running
     finally:

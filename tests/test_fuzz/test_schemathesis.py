@@ -3,7 +3,8 @@
 Every operation in /schema/openapi.json is exercised (ingest, OTLP, the read API's query parameters,
 webhooks, and whatever else is served) with schema-valid and schema-invalid input, a bounded number of
 examples each, against the real service on a real PostgreSQL: authenticated as the schema says (the ingest
-key for ingest and OTLP, a tenant read token for the read API), which negative examples then break.
+key for ingest and OTLP, a tenant read token for the read API, the admin key for corrections and conflicts),
+which negative examples then break.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import TEST_INGEST_KEY
+from tests.conftest import TEST_ADMIN_KEY, TEST_INGEST_KEY
 from tests.support.events import event
 from tests.support.read import token_for
 from tests.support.server import RunningLedger
@@ -33,7 +34,8 @@ EXAMPLES = 60
 TENANT = "t_fuzz"
 READ_PATHS = {"/api/billing/usage/summary", "/api/billing/usage/events", "/api/billing/usage/events.csv"}
 # Operations whose handlers document every answer they give (see ledger_service/api/openapi.py).
-FULLY_DOCUMENTED = {"/api/usage/events", "/v1/traces", "/healthz", "/readyz", *READ_PATHS}
+ADMIN_PATHS = {"/api/usage/corrections", "/api/admin/conflicts"}
+FULLY_DOCUMENTED = {"/api/usage/events", "/v1/traces", "/healthz", "/readyz", *READ_PATHS, *ADMIN_PATHS}
 
 
 def seed(ledger: RunningLedger) -> None:
@@ -50,6 +52,8 @@ def auth_for(operation: APIOperation[Any, Any, Any, Any], ledger: RunningLedger)
         return {"Authorization": f"Bearer {token_for(ledger.settings, TENANT)}"}
     if schemes == {"ingestKey"}:
         return {"Authorization": f"Bearer {TEST_INGEST_KEY}"}
+    if schemes == {"adminKey"}:
+        return {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
     assert not schemes, (operation.path, schemes)
     return {}
 
@@ -95,4 +99,6 @@ def test_every_served_operation_answers_within_its_schema(ledger: RunningLedger,
     assert sum(answers["/api/usage/events"].values()) >= EXAMPLES // 2, answers
     for path in READ_PATHS:
         assert answers[path][200] and answers[path][400], (path, answers[path])
+    for path in ADMIN_PATHS:  # the admin key works, and bad input is a 400
+        assert answers[path][200] or answers[path][400], (path, answers[path])
     assert not failures, "\n\n".join(f"{name}:\n{text}" for name, text in failures.items())

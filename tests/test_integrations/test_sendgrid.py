@@ -117,10 +117,33 @@ class TestEventWebhook:
         payload = event_batch(events)
         answer = deliver(ledger, payload, signer.sign(payload))
         assert answer.status_code == 200, answer.text
-        assert answer.json() == {"events": 2, "accepted": 2, "duplicates": 0, "recordedAtSend": 1}
+        assert answer.json() == {
+            "events": 2,
+            "accepted": 2,
+            "duplicates": 0,
+            "recordedAtSend": 1,
+            "conflicts": 0,
+            "conflictDetails": [],
+        }
         rows = usage_rows(sql)
         assert [(r["tenant_id"], r["event_type"], r["units"]) for r in rows] == [("t_acme", "email_sent", 1)] * 2
         assert {r["idempotency_key"] for r in rows} == {f"{e['sg_message_id']}:email_sent" for e in events[:2]}
+
+    def test_a_redelivery_with_other_content_is_answered_as_a_conflict(
+        self, ledger: RunningLedger, signer: EventWebhookSigner, sql: SQL
+    ) -> None:
+        first = processed_event("a@example.com", "XMSG-conflict", 0, usage_tenant_id="t_acme")
+        payload = event_batch([first])
+        assert deliver(ledger, payload, signer.sign(payload)).json()["accepted"] == 1
+        again = event_batch([first])  # SendGrid's retry: a duplicate
+        assert deliver(ledger, again, signer.sign(again)).json()["duplicates"] == 1
+        moved = event_batch([{**first, "timestamp": first["timestamp"] - 3600}])  # same message, another time
+        answer = deliver(ledger, moved, signer.sign(moved)).json()
+        assert (answer["accepted"], answer["duplicates"], answer["conflicts"]) == (0, 0, 1), answer
+        [conflict] = answer["conflictDetails"]
+        assert conflict["index"] == 0 and "occurredAt" in conflict["fields"]
+        assert conflict["idempotencyKey"] == f"{first['sg_message_id']}:email_sent"
+        assert len(usage_rows(sql)) == 1
 
     def test_a_redelivered_batch_counts_once(self, ledger: RunningLedger, signer: EventWebhookSigner, sql: SQL) -> None:
         payload = event_batch([processed_event("a@example.com", "XMSG-1", 0, usage_tenant_id="t_acme")])

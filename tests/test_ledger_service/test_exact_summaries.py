@@ -156,6 +156,6 @@ def analyst_daily_utc(sql: SQL) -> dict[tuple[str, date, str, str], tuple[int, i
 def raw_daily_utc(sql: SQL) -> dict[tuple[str, date, str, str], tuple[int, int]]:
     rows = sql.fetch(
         "SELECT tenant_id, (occurred_at AT TIME ZONE 'UTC')::date AS day, source, event_type, "
-        "sum(units)::bigint AS units, count(*) AS events FROM usage_ledger GROUP BY 1, 2, 3, 4"
+        "sum(units)::bigint AS units, sum(events)::bigint AS events FROM usage_ledger GROUP BY 1, 2, 3, 4"
     )
     return {(r["tenant_id"], r["day"], r["source"], r["event_type"]): (r["units"], r["events"]) for r in rows}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -14,10 +15,10 @@ from tests.support.postgres import SQL
 from tests.support.server import RunningLedger
 
 
-def post(client: httpx.Client, events: list[dict[str, object]]) -> dict[str, object]:
+def post(client: httpx.Client, events: list[dict[str, object]]) -> dict[str, Any]:
     response = client.post("/api/usage/events", json={"events": events})
     assert response.status_code == 200, response.text
-    body: dict[str, object] = response.json()
+    body: dict[str, Any] = response.json()
     return body
 
 
@@ -29,7 +30,14 @@ def test_batch_is_stored_with_every_field(client: httpx.Client, sql: SQL) -> Non
         event(source="sendgrid", eventType="email_sent", tenantId="t_other", units=2),
     ]
     result = post(client, events)
-    assert result == {"accepted": 3, "duplicates": 0, "rejected": 0, "errors": []}
+    assert result == {
+        "accepted": 3,
+        "duplicates": 0,
+        "rejected": 0,
+        "errors": [],
+        "conflicts": 0,
+        "conflictDetails": [],
+    }
     rows = sql.fetch("SELECT * FROM usage_ledger ORDER BY units")
     assert [(r["tenant_id"], r["source"], r["event_type"], r["units"]) for r in rows] == [
         ("t_other", "sendgrid", "email_sent", 2),
@@ -52,12 +60,13 @@ def test_resending_a_batch_stores_nothing_new(client: httpx.Client, sql: SQL) ->
     assert sql.fetchval("SELECT sum(units) FROM usage_ledger") == 15
 
 
-def test_same_key_with_another_occurred_at_is_still_a_duplicate(client: httpx.Client, sql: SQL) -> None:
+def test_same_key_with_other_content_is_a_conflict_that_changes_nothing(client: httpx.Client, sql: SQL) -> None:
     first = event(idempotencyKey="SM123:sms_outbound")
     post(client, [first])
     moved = dict(first, occurredAt=(datetime.now(UTC) - timedelta(days=20)).isoformat(), units=7)
     result = post(client, [moved])
-    assert (result["accepted"], result["duplicates"]) == (0, 1)
+    assert (result["accepted"], result["duplicates"], result["conflicts"]) == (0, 0, 1)
+    assert result["conflictDetails"][0]["fields"] == ["units", "occurredAt"]
     assert sql.fetchval("SELECT units FROM usage_ledger") == 1
 
 
@@ -69,15 +78,17 @@ def test_same_key_for_two_tenants_is_two_events(client: httpx.Client, sql: SQL) 
 
 def test_a_key_repeated_inside_one_batch_counts_once(client: httpx.Client, sql: SQL) -> None:
     one = event(idempotencyKey="dup")
-    result = post(client, [one, dict(one, units=5), event()])
-    assert (result["accepted"], result["duplicates"]) == (2, 1)
+    result = post(client, [one, dict(one), dict(one, units=5), event()])
+    assert (result["accepted"], result["duplicates"], result["conflicts"]) == (2, 1, 1)
+    assert [(c["index"], c["fields"]) for c in result["conflictDetails"]] == [(2, ["units"])]
     assert sql.fetchval("SELECT units FROM usage_ledger WHERE idempotency_key = 'dup'") == 1
 
 
 def test_concurrent_overlapping_batches_store_each_key_once(ledger: RunningLedger, sql: SQL) -> None:
     keys = [f"k{n}" for n in range(600)]
-    # Four batches over the same keys in different orders, sent at the same moment.
-    batches = [[event(idempotencyKey=k) for k in order] for order in (keys, keys[::-1], keys[300:], keys[::2])]
+    sent = {k: event(idempotencyKey=k) for k in keys}
+    # Four batches over the same events in different orders, sent at the same moment.
+    batches = [[sent[k] for k in order] for order in (keys, keys[::-1], keys[300:], keys[::2])]
     results: list[dict[str, int]] = []
     barrier = threading.Barrier(len(batches))
 

@@ -7,14 +7,16 @@ import io
 import itertools
 import json
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from tests.support.events import event
-from tests.support.read import ingest, reader, walk_events
+from tests.support.read import ingest, reader, token_for, walk_events
 from tests.support.server import RunningLedger
+from tests.test_web.html import link, rows
 
 
 def events_at(tenant: str, instants: list[datetime], **fields: Any) -> list[dict[str, Any]]:
@@ -91,8 +93,9 @@ def test_each_row_carries_its_fields(ledger: RunningLedger, client: httpx.Client
     with reader(ledger, "t_a") as http:
         [row] = http.get("/api/billing/usage/events").json()["events"]
     assert row.pop("createdAt") >= row["occurredAt"]
+    # The ledger mints every row id (unique ledger-wide); a client's `id` is not the row's.
+    assert uuid.UUID(row.pop("id")) != uuid.UUID(sent["id"])
     assert row == {
-        "id": "0b7e7c57-2d4c-4b4e-9a53-0f6b2a4e6d10",
         "source": "openai",
         "eventType": "ai_message",
         "unit": "token",
@@ -102,6 +105,13 @@ def test_each_row_carries_its_fields(ledger: RunningLedger, client: httpx.Client
         "traceId": "ab" * 16,
         "label": "AI replies",  # the catalog's words, as the usage page shows them
         "unitPlural": "tokens",
+        "idempotencyKey": sent["idempotencyKey"],
+        "kind": "event",
+        "backfilled": False,
+        "corrects": None,
+        "correction": None,
+        "corrections": [],
+        "netUnits": 812,
     }
 
 
@@ -156,13 +166,53 @@ def test_csv_equals_the_json_pages(ledger: RunningLedger, client: httpx.Client) 
             response = http.get("/api/billing/usage/events.csv", params=params)
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/csv")
-            assert csv_as_json(response.text) == pages
+            assert csv_rows(response.text) == [as_csv(row) for row in pages]
             assert len(pages) == (2300 if not params else 460)
 
 
-def csv_as_json(text: str) -> list[dict[str, Any]]:
-    """CSV rows in the JSON API's shape: numbers, parsed metadata, null for an empty traceId."""
-    return [
-        {**r, "units": int(r["units"]), "metadata": json.loads(r["metadata"]), "traceId": r["traceId"] or None}
-        for r in csv.DictReader(io.StringIO(text))
-    ]
+def csv_rows(text: str) -> list[dict[str, Any]]:
+    """The CSV's rows, metadata parsed (the JSON API and the CSV may space it differently)."""
+    return [{**r, "metadata": json.loads(r["metadata"])} for r in csv.DictReader(io.StringIO(text))]
+
+
+def as_csv(row: dict[str, Any]) -> dict[str, Any]:
+    """A JSON row as its CSV line says it: every value a string, a correction's record and an event's
+    corrections flattened into their columns."""
+    correction = row["correction"] or {}
+    flat = {
+        **{k: v for k, v in row.items() if k not in ("correction", "corrections", "metadata")},
+        "correctedBy": " ".join(c["id"] for c in row["corrections"]),
+        "reason": correction.get("reason", ""),
+        "correctionKey": correction.get("correctionKey", ""),
+    }
+    text = {k: "" if v is None else str(v).lower() if isinstance(v, bool) else str(v) for k, v in flat.items()}
+    return {**text, "metadata": row["metadata"]}
+
+
+def test_the_same_client_id_in_two_batches_never_costs_a_row_at_a_page_boundary(
+    ledger: RunningLedger, client: httpx.Client
+) -> None:
+    # Issue 12, class 4: the worst case for a keyset on (occurred_at, id) if ids came from clients: pairs of
+    # events with the same `id` and the same instant, in two batches, across every page boundary.
+    same = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    ids = [str(uuid.uuid4()) for _ in range(40)]
+    for _ in range(2):
+        ingest(client, [event(tenantId="t_a", id=i, occurredAt=same.isoformat()) for i in ids])
+    with reader(ledger, "t_a") as http:
+        for limit in (25, 7, 1):
+            walked = walk_events(http, limit=limit)
+            assert len({r["id"] for r in walked}) == len(walked) == 80, limit
+        csv_ids = [r["id"] for r in csv.DictReader(io.StringIO(http.get("/api/billing/usage/events.csv").text))]
+        summary = http.get("/api/billing/usage/summary", params={"days": "3"}).json()
+    assert len(set(csv_ids)) == len(csv_ids) == 80 == summary["totalEvents"]
+    assert not set(csv_ids) & set(ids)  # the ledger's ids, never the client's
+    page_ids: list[str] = []
+    with httpx.Client(base_url=ledger.url, timeout=60) as http:
+        http.get("/settings/billing/usage", params={"token": token_for(ledger.settings, "t_a")})
+        url: str | None = f"/settings/billing/usage?tz=UTC&from={same.date()}&to={same.date()}"
+        while url:
+            response = http.get(url)
+            assert response.status_code == 200, response.text
+            page_ids += [r["data-id"] for r in rows(response.text)]
+            url = link(response.text, "next")
+    assert sorted(page_ids) == sorted(set(csv_ids))

@@ -87,11 +87,14 @@ def test_security_schemes_are_declared_and_applied_per_route(ledger: RunningLedg
     assert {name: (s["type"], s["scheme"]) for name, s in schemes.items()} == {
         "ingestKey": ("http", "bearer"),
         "readToken": ("http", "bearer"),
+        "adminKey": ("http", "bearer"),
     }
     for path in READ:
         assert schema["paths"][path]["get"]["security"] == [{"readToken": []}]
     for path, method in INGEST.items():
         assert schema["paths"][path][method]["security"] == [{"ingestKey": []}]
+    for path, method in {"/api/usage/corrections": "post", "/api/admin/conflicts": "get"}.items():
+        assert schema["paths"][path][method]["security"] == [{"adminKey": []}]
     # What is documented is what is enforced: the ingest key does not read, a read token does not ingest.
     ingest_key = {"Authorization": f"Bearer {ledger.settings.ingest_key_values()[0]}"}
     assert httpx.get(f"{ledger.url}/api/billing/usage/summary", headers=ingest_key).status_code == 401

@@ -77,7 +77,6 @@ def test_forced_rls_lets_a_non_superuser_writer_ingest_but_not_rewrite(rows: Non
     now = datetime.now(UTC)
     batch = NewEvents()
     for tenant in ("t_c", "t_d"):
-        batch.ids.append(None)
         batch.tenant_ids.append(tenant)
         batch.idempotency_keys.append("k1")
         batch.sources.append("twilio")
@@ -87,6 +86,7 @@ def test_forced_rls_lets_a_non_superuser_writer_ingest_but_not_rewrite(rows: Non
         batch.occurred_at.append(now)
         batch.trace_ids.append(None)
         batch.span_ids.append(None)
+        batch.time_assigned.append(False)
     stored = asyncio.run(as_role(sql.dsn, "writer", None, query("insert_batch_with_rollups"), *batch.columns()))
     assert stored[0][0] == 2
     rolled = sql.fetch("SELECT tenant_id, units, events FROM usage_rollup_1h WHERE tenant_id IN ('t_c', 't_d')")

@@ -26,7 +26,7 @@ import pytest
 from ledger_service.errors import MigrationError
 from ledger_service.settings import Settings
 from ledger_service.storage import migrations
-from ledger_service.storage.ledger import LedgerRepository, NewEvents
+from ledger_service.storage.ledger import LedgerRepository
 from ledger_service.storage.roles import KINDS, ConfiguredRoles, Roles, derived
 from tests.conftest import TEST_INGEST_KEY
 from tests.support.deployments import Deployment, as_login, create_login, deployments, drop_login, run_as_admin
@@ -274,27 +274,28 @@ async def legacy_migrate_and_ingest(dsn: str, storage: str) -> None:
         await migrate_as_before_own_roles(conn, storage)
         repository = LedgerRepository(conn_pool := await asyncpg.create_pool(dsn, min_size=1, max_size=1), storage)
         try:
-            await repository.insert_batch(new_events("t_a", [1, 2]))
+            await repository.ensure_partitions([datetime.now(UTC) - timedelta(minutes=5)])
         finally:
             await conn_pool.close()
+        # As the previous version stored rows (today's ingest statement needs the columns of migration 0010).
+        await conn.execute(LEGACY_INSERT, "t_a", [1, 2])
+        if storage == "postgres":
+            await conn.execute("SELECT ledger_refresh_aggregates(NULL, NULL)")
     finally:
         await conn.close()
 
 
-def new_events(tenant: str, units: list[int]) -> NewEvents:
-    batch = NewEvents()
-    for amount in units:
-        batch.ids.append(None)
-        batch.tenant_ids.append(tenant)
-        batch.idempotency_keys.append(f"legacy-{uuid.uuid4()}")
-        batch.sources.append("twilio")
-        batch.event_types.append("mms")
-        batch.units.append(amount)
-        batch.metadata.append('{"to": "+15550100"}')
-        batch.occurred_at.append(datetime.now(UTC) - timedelta(minutes=5))
-        batch.trace_ids.append(None)
-        batch.span_ids.append(None)
-    return batch
+LEGACY_INSERT = """
+WITH input AS (SELECT gen_random_uuid() AS id, u AS units FROM unnest($2::bigint[]) AS u),
+claimed AS (
+    INSERT INTO usage_idempotency_keys (tenant_id, idempotency_key, event_id)
+    SELECT $1, 'legacy-' || id, id FROM input
+    RETURNING event_id
+)
+INSERT INTO usage_ledger (id, tenant_id, source, event_type, units, metadata, occurred_at, idempotency_key)
+SELECT i.id, $1, 'twilio', 'mms', i.units, '{"to": "+15550100"}', now() - interval '5 minutes', 'legacy-' || i.id
+FROM input i JOIN claimed c ON c.event_id = i.id
+"""
 
 
 def test_a_database_migrated_with_the_cluster_wide_roles_moves_to_its_own(

@@ -38,7 +38,6 @@ def quiet(ledger: RunningLedger, sql: SQL) -> None:
 def rows(*instants: datetime) -> NewEvents:
     batch = NewEvents()
     for at in instants:
-        batch.ids.append(None)
         batch.tenant_ids.append(TENANT)
         batch.idempotency_keys.append(str(uuid.uuid4()))
         batch.sources.append("twilio")
@@ -48,6 +47,7 @@ def rows(*instants: datetime) -> NewEvents:
         batch.occurred_at.append(at)
         batch.trace_ids.append(None)
         batch.span_ids.append(None)
+        batch.time_assigned.append(False)
     return batch
 
 

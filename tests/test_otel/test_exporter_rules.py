@@ -60,3 +60,23 @@ def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
     assert later is not None and 100 < later <= 120
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
+
+
+def test_a_conflict_is_logged_once_with_its_key_counted_and_not_retried(
+    configured: RunningLedger, sql: SQL, caplog: pytest.LogCaptureFixture
+) -> None:
+    at = datetime.now(UTC) - timedelta(hours=1)
+    with caplog.at_level(logging.WARNING, logger="usage_ledger_client.exporter"):
+        record_usage_event("t_1", "twilio", "sms_outbound", 2, occurred_at=at, idempotency_key="SM9:sms_outbound")
+        assert usage_ledger_client.flush(timeout=60)
+        before = usage_ledger_client.metrics()
+        # A client bug: the same key with another count.
+        record_usage_event("t_1", "twilio", "sms_outbound", 5, occurred_at=at, idempotency_key="SM9:sms_outbound")
+        record_usage_event("t_1", "twilio", "sms_outbound", 1)
+        assert usage_ledger_client.flush(timeout=60)
+        after = usage_ledger_client.metrics()
+    assert (after.conflicts - before.conflicts, after.sent - before.sent) == (1, 1)
+    assert (after.retries - before.retries, after.rejected - before.rejected) == (0, 0)
+    said = [r.getMessage() for r in caplog.records if "SM9:sms_outbound" in r.getMessage()]
+    assert len(said) == 1 and "units: 5, but the stored event has 2" in said[0], said
+    assert sorted(r["units"] for r in sql.fetch("SELECT units FROM usage_ledger")) == [1, 2]

@@ -1,0 +1,301 @@
+"""Bulk import (`usage-ledger import FILE`): JSON Lines or CSV with the ingest API's field names, through the
+ingest service, so every line is validated and stored exactly as a POST /api/usage/events event would be.
+
+Idempotent: every event carries its idempotency key (or id), so whatever was stored before is a duplicate
+when sent again. Resumable: after each batch the ledger has acknowledged (and, in order, all before it),
+`<FILE>.import-state.json` records how far the file is done; a run started again after a crash (SIGKILL
+included) goes on from there. A batch acknowledged but not yet recorded is sent again and answered
+duplicate: nothing is stored twice. Rejected lines, and lines that conflict with a stored event, are
+written with their reasons to `<FILE>.rejected.jsonl`, which a resumed run first cuts back to what the
+state file recorded, so no line is reported twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import hashlib
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Literal
+
+import msgspec
+
+from ledger_service.ingest.json_batch import decode_event
+from ledger_service.ingest.model import EventRejected, IngestItem, IngestOptions, IngestResult, rejected_by_msgspec
+from ledger_service.ingest.model import wire_name as wire
+from ledger_service.ingest.service import IngestService
+from usage_ledger_contract import fields
+from usage_ledger_contract.wire import UsageEvent
+
+Format = Literal["jsonl", "csv"]
+_STATE_VERSION = 1
+_HEAD_BYTES = 64 * 1024  # what identifies the file a state belongs to (with its size)
+
+
+@dataclass
+class Counts:
+    lines: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+
+    def add(self, lines: int, result: IngestResult) -> None:
+        self.lines += lines
+        self.accepted += result.accepted
+        self.duplicates += result.duplicates
+        self.conflicts += len(result.conflicts)
+        self.rejected += result.rejected
+
+
+class _State(msgspec.Struct):
+    """`<FILE>.import-state.json`: how far the file is done."""
+
+    version: int
+    file_size: int
+    file_head: str  # sha256 of the first _HEAD_BYTES
+    backfill: bool
+    offset: int  # bytes of the file done
+    rejects_size: int  # bytes of the rejects file written for them
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportPlan:
+    path: Path
+    fmt: Format
+    batch_size: int = 5000
+    concurrency: int = 3  # batches in flight at once
+    options: IngestOptions = field(default_factory=lambda: IngestOptions(via="import"))
+    restart: bool = False  # ignore a state file from an earlier run
+
+    @property
+    def state_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".import-state.json")
+
+    @property
+    def rejects_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".rejected.jsonl")
+
+
+@dataclass
+class Progress:
+    """What a progress display reads after each batch."""
+
+    total_bytes: int
+    done_bytes: int = 0
+    resumed_from: int = 0  # bytes done by earlier runs
+    counts: Counts = field(default_factory=Counts)  # earlier runs' included
+    resumed_lines: int = 0  # lines done by earlier runs
+
+
+def guess_format(path: Path) -> Format:
+    return "csv" if path.suffix.lower() == ".csv" else "jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    number: int  # 1-based line (CSV: record) number in the file
+    text: str  # as read, for the rejects file
+    item: IngestItem
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    lines: list[_Line]
+    end_offset: int
+
+
+async def run_import(
+    service: IngestService, plan: ImportPlan, on_progress: Callable[[Progress], None] | None = None
+) -> Progress:
+    """Import the file (from where an earlier run stopped); the final counts."""
+    identity = _identity(plan.path)
+    state = None if plan.restart else _load_state(plan, identity)
+    start = state.offset if state else 0
+    counts = Counts(**state.counts) if state else Counts()
+    progress = Progress(identity[0], start, start, counts, counts.lines)
+    with _rejects_file(plan, state) as rejects:
+        async for batch, result in _ingested(service, plan, start):
+            _write_rejects(rejects, batch, result)
+            progress.counts.add(len(batch.lines), result)
+            progress.done_bytes = batch.end_offset
+            _save_state(plan, identity, batch.end_offset, rejects.tell(), progress.counts)
+            if on_progress:
+                on_progress(progress)
+    plan.state_path.unlink(missing_ok=True)  # done: a new run reads the file again (all duplicates)
+    return progress
+
+
+async def _ingested(service: IngestService, plan: ImportPlan, start: int) -> AsyncIterator[tuple[_Batch, IngestResult]]:
+    """Each batch with its result, in file order, with up to plan.concurrency batches in flight."""
+    in_flight: list[tuple[_Batch, asyncio.Task[IngestResult]]] = []
+    try:
+        for batch in _batches(plan, start):
+            task = asyncio.create_task(service.ingest([line.item for line in batch.lines], plan.options))
+            in_flight.append((batch, task))
+            if len(in_flight) >= plan.concurrency:
+                done, first = in_flight.pop(0)
+                yield done, await first
+        while in_flight:
+            done, first = in_flight.pop(0)
+            yield done, await first
+    finally:
+        for _, task in in_flight:
+            task.cancel()
+
+
+def _batches(plan: ImportPlan, start: int) -> Iterator[_Batch]:
+    lines: list[_Line] = []
+    for line, end in _lines(plan, start):
+        lines.append(line)
+        if len(lines) >= plan.batch_size:
+            yield _Batch(lines, end)
+            lines = []
+    if lines:
+        yield _Batch(lines, end)
+
+
+def _lines(plan: ImportPlan, start: int) -> Iterator[tuple[_Line, int]]:
+    """Every record from byte `start` on, with the offset just after it."""
+    with plan.path.open("rb") as source:
+        if plan.fmt == "jsonl":
+            yield from _json_lines(source, start)
+        else:
+            yield from _csv_records(source, start)
+
+
+def _json_lines(source: IO[bytes], start: int) -> Iterator[tuple[_Line, int]]:
+    number = _count_lines(source, start)
+    offset = start
+    for raw in source:
+        number += 1
+        offset += len(raw)
+        stripped = raw.strip()
+        if stripped:
+            yield _Line(number, stripped.decode("utf-8", "replace"), decode_event(stripped)), offset
+
+
+class _Tracked:
+    """Lines for csv.reader, decoded, counting the bytes it has taken (it reads no further than a record)."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self._source = source
+        self.offset = source.tell()
+        self.lines = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for raw in self._source:
+            self.offset += len(raw)
+            self.lines += 1
+            yield raw.decode("utf-8", "replace")
+
+
+def _csv_records(source: IO[bytes], start: int) -> Iterator[tuple[_Line, int]]:
+    """Records after the header line; a record's number is the line it ends on."""
+    header_lines = _Tracked(source)
+    header = next(csv.reader(header_lines), None)
+    if header is None:
+        return
+    names = [name.strip() for name in header]
+    number = header_lines.lines
+    if start > header_lines.offset:
+        number += _count_lines(source, start, seek_from=header_lines.offset)
+    tracked = _Tracked(source)
+    for record in csv.reader(tracked):
+        if any(cell.strip() for cell in record):
+            text = msgspec.json.encode(dict(zip(names, record, strict=False))).decode()
+            yield _Line(number + tracked.lines, text, _csv_event(names, record)), tracked.offset
+
+
+def _count_lines(source: IO[bytes], start: int, seek_from: int = 0) -> int:
+    """Lines between seek_from and start (a resumed run numbers lines as the first did); leaves the file at start."""
+    source.seek(seek_from)
+    lines = source.read(start - seek_from).count(b"\n") if start > seek_from else 0
+    source.seek(max(start, seek_from))
+    return lines
+
+
+def _csv_event(names: list[str], record: list[str]) -> IngestItem:
+    """A CSV record as the JSON event it stands for: cells by the header's (wire) names, metadata as JSON text,
+    an empty cell an absent field."""
+    if len(record) != len(names):
+        return EventRejected(fields.EVENT, f"has {len(record)} fields; the header names {len(names)}")
+    values: dict[str, object] = {name: cell for name, cell in zip(names, record, strict=True) if cell != ""}
+    metadata = values.get(fields.METADATA.wire)
+    if isinstance(metadata, str):
+        problem = _json_object_problem(metadata.encode())
+        if problem:
+            return EventRejected(fields.METADATA, problem)
+        values[fields.METADATA.wire] = msgspec.Raw(metadata.encode())
+    try:
+        return msgspec.convert(values, UsageEvent, strict=False)
+    except msgspec.ValidationError as exc:
+        return rejected_by_msgspec(exc, fields.BY_WIRE)
+
+
+def _json_object_problem(data: bytes) -> str | None:
+    try:
+        value = msgspec.json.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return "is not valid JSON"
+    return None if isinstance(value, dict) else "must be a JSON object"
+
+
+def _write_rejects(rejects: IO[bytes], batch: _Batch, result: IngestResult) -> None:
+    lines = batch.lines
+    for rejection in result.rejections:
+        line = lines[rejection.index]
+        reason = rejection.reason
+        entry = {"line": line.number, "outcome": "rejected", "field": reason.field_name(wire)}
+        rejects.write(msgspec.json.encode({**entry, "message": reason.message, "input": line.text}) + b"\n")
+    for conflict in result.conflicts:
+        line = lines[conflict.index]
+        entry = {"line": line.number, "outcome": "conflict", "field": ",".join(conflict.field_names(wire))}
+        rejects.write(msgspec.json.encode({**entry, "message": conflict.text(wire), "input": line.text}) + b"\n")
+    rejects.flush()
+
+
+@contextlib.contextmanager
+def _rejects_file(plan: ImportPlan, state: _State | None) -> Iterator[IO[bytes]]:
+    path = plan.rejects_path
+    if state is None:
+        path.unlink(missing_ok=True)
+    with path.open("ab") as rejects:
+        if state is not None:
+            rejects.truncate(state.rejects_size)  # lines of batches sent again are written again
+            rejects.seek(state.rejects_size)
+        yield rejects
+    if path.stat().st_size == 0:
+        path.unlink()
+
+
+def _identity(path: Path) -> tuple[int, str]:
+    with path.open("rb") as source:
+        head = source.read(_HEAD_BYTES)
+    return path.stat().st_size, hashlib.sha256(head).hexdigest()
+
+
+def _load_state(plan: ImportPlan, identity: tuple[int, str]) -> _State | None:
+    """The earlier run's state, if it was importing this very file the same way."""
+    try:
+        state = msgspec.json.decode(plan.state_path.read_bytes(), type=_State)
+    except (FileNotFoundError, msgspec.DecodeError):
+        return None
+    same_file = (state.version, state.file_size, state.file_head) == (_STATE_VERSION, *identity)
+    if not same_file or state.backfill != plan.options.backfill or not plan.rejects_path.exists():
+        return None
+    return state
+
+
+def _save_state(plan: ImportPlan, identity: tuple[int, str], offset: int, rejects_size: int, counts: Counts) -> None:
+    state = _State(
+        _STATE_VERSION, identity[0], identity[1], plan.options.backfill, offset, rejects_size, asdict(counts)
+    )
+    temporary = plan.state_path.with_name(plan.state_path.name + ".tmp")
+    temporary.write_bytes(msgspec.json.encode(state))
+    os.replace(temporary, plan.state_path)  # atomic: a kill leaves the old state or the new one
