@@ -32,6 +32,14 @@ from usage_ledger_contract import fields
 from usage_ledger_contract.wire import UsageEvent
 
 Format = Literal["jsonl", "csv"]
+# CSV columns without which no record can be an event: a header lacking one is refused before anything is sent.
+_REQUIRED_COLUMNS = (fields.TENANT_ID, fields.SOURCE, fields.EVENT_TYPE, fields.UNITS)
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be imported (say a CSV header naming no such field); nothing was sent."""
+
+
 _STATE_VERSION = 1
 _HEAD_BYTES = 64 * 1024  # what identifies the file a state belongs to (with its size)
 
@@ -114,6 +122,7 @@ async def run_import(
     service: IngestService, plan: ImportPlan, on_progress: Callable[[Progress], None] | None = None
 ) -> Progress:
     """Import the file (from where an earlier run stopped); the final counts."""
+    check_file(plan)
     identity = _identity(plan.path)
     state = None if plan.restart else _load_state(plan, identity)
     start = state.offset if state else 0
@@ -201,7 +210,7 @@ def _csv_records(source: IO[bytes], start: int) -> Iterator[tuple[_Line, int]]:
     header = next(csv.reader(header_lines), None)
     if header is None:
         return
-    names = [name.strip() for name in header]
+    names = _column_names(header)
     number = header_lines.lines
     if start > header_lines.offset:
         number += _count_lines(source, start, seek_from=header_lines.offset)
@@ -210,6 +219,45 @@ def _csv_records(source: IO[bytes], start: int) -> Iterator[tuple[_Line, int]]:
         if any(cell.strip() for cell in record):
             text = msgspec.json.encode(dict(zip(names, record, strict=False))).decode()
             yield _Line(number + tracked.lines, text, _csv_event(names, record)), tracked.offset
+
+
+def check_file(plan: ImportPlan) -> None:
+    """Refuse a file that cannot be imported as a whole (ImportFileError), before anything is sent."""
+    if plan.fmt == "csv":
+        _check_header(_csv_header(plan.path))
+
+
+def _csv_header(path: Path) -> list[str]:
+    with path.open("rb") as source:
+        header = next(csv.reader(_Tracked(source)), None)
+    return _column_names(header or [])
+
+
+def _column_names(header: list[str]) -> list[str]:
+    """The header's names; a byte-order mark (spreadsheets write one) is not part of the first."""
+    return [name.strip().lstrip("\ufeff") for name in header]
+
+
+def _check_header(names: list[str]) -> None:
+    """Line 1 of a CSV file names the API's (camelCase) fields; a column that is no such field would make
+    every record a rejection, so the file is refused at once, naming it."""
+    known = {f.wire for f in fields.ALL}
+    if not names:
+        return  # an empty file: nothing to import
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ImportFileError(
+            f"line 1 (the CSV header): {', '.join(map(repr, unknown))} is not an event field; the columns are "
+            f"the API's field names: {', '.join(sorted(known))}"
+        )
+    missing = [f.wire for f in _REQUIRED_COLUMNS if f.wire not in names]
+    if missing:
+        raise ImportFileError(
+            f"line 1 (the CSV header): no column {', '.join(map(repr, missing))}, which every event needs"
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ImportFileError(f"line 1 (the CSV header): column {', '.join(map(repr, repeated))} appears twice")
 
 
 def _count_lines(source: IO[bytes], start: int, seek_from: int = 0) -> int:
@@ -246,18 +294,43 @@ def _json_object_problem(data: bytes) -> str | None:
     return None if isinstance(value, dict) else "must be a JSON object"
 
 
+class RejectedLine(msgspec.Struct, frozen=True):
+    """One line of `<FILE>.rejected.jsonl`: a line of the input that stored nothing, and why."""
+
+    line: int  # 1-based line number in the input (CSV: the line the record ends on)
+    outcome: Literal["rejected", "conflict"]
+    field: str  # the API's name of the field at fault ("event": the line as a whole; a conflict: all that differ)
+    message: str
+    input: str  # the line as read (CSV: the record as a JSON object of its cells)
+
+
 def _write_rejects(rejects: IO[bytes], batch: _Batch, result: IngestResult) -> None:
     lines = batch.lines
-    for rejection in result.rejections:
-        line = lines[rejection.index]
-        reason = rejection.reason
-        entry = {"line": line.number, "outcome": "rejected", "field": reason.field_name(wire)}
-        rejects.write(msgspec.json.encode({**entry, "message": reason.message, "input": line.text}) + b"\n")
-    for conflict in result.conflicts:
-        line = lines[conflict.index]
-        entry = {"line": line.number, "outcome": "conflict", "field": ",".join(conflict.field_names(wire))}
-        rejects.write(msgspec.json.encode({**entry, "message": conflict.text(wire), "input": line.text}) + b"\n")
+    found = [
+        RejectedLine(
+            lines[r.index].number, "rejected", r.reason.field_name(wire), r.reason.message, lines[r.index].text
+        )
+        for r in result.rejections
+    ]
+    found += [
+        RejectedLine(
+            lines[c.index].number, "conflict", ",".join(c.field_names(wire)), c.text(wire), lines[c.index].text
+        )
+        for c in result.conflicts
+    ]
+    for entry in sorted(found, key=lambda e: e.line):
+        rejects.write(msgspec.json.encode(entry) + b"\n")
     rejects.flush()
+
+
+def first_rejects(plan: ImportPlan, count: int) -> list[RejectedLine]:
+    """The first `count` lines of the rejects file (for a summary)."""
+    decoder = msgspec.json.Decoder(RejectedLine)
+    try:
+        with plan.rejects_path.open("rb") as rejects:
+            return [decoder.decode(line) for line, _ in zip(rejects, range(count), strict=False)]
+    except FileNotFoundError:
+        return []
 
 
 @contextlib.contextmanager
