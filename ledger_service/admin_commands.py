@@ -27,6 +27,7 @@ from ledger_service.errors import LedgerError
 from ledger_service.ingest.conflicts import ConflictService
 from ledger_service.ingest.corrections import CorrectionService, admin_identity
 from ledger_service.ingest.importer import (
+    DEFAULT_BATCH,
     ImportFileError,
     ImportPlan,
     check_file,
@@ -105,12 +106,13 @@ def _import_plan(settings: Settings, args: argparse.Namespace) -> ImportPlan:
         raise CommandError("--admin-key is needed only with --backfill")
     if not args.file.is_file():
         raise CommandError(f"{args.file} is not a file")
-    if not 1 <= args.batch <= settings.max_batch_events:
+    batch = min(DEFAULT_BATCH, settings.max_batch_events) if args.batch is None else args.batch
+    if not 1 <= batch <= settings.max_batch_events:
         raise CommandError(f"--batch must be between 1 and {settings.max_batch_events} (LEDGER_MAX_BATCH_EVENTS)")
     return ImportPlan(
         args.file,
         args.format or guess_format(args.file),
-        batch_size=args.batch,
+        batch_size=batch,
         options=IngestOptions(via="import", backfill=args.backfill),
         restart=args.restart,
     )

@@ -34,7 +34,7 @@ def events(count: int, prefix: str = "imp", age: timedelta = timedelta(0)) -> li
             "units": 1 + n % 9,
             "idempotencyKey": f"{prefix}-{n}",
             "occurredAt": (now - timedelta(seconds=17 * n % 86_000)).isoformat(),
-            "metadata": {"n": n, "note": "a, \"quoted\" value"} if n % 3 else {},
+            "metadata": {"n": n, "note": 'a, "quoted" value'} if n % 3 else {},
         }
         if n % 4 == 0:
             event["traceId"] = f"{n:032x}"
@@ -88,7 +88,8 @@ def summary_counts(run: Run) -> dict[str, int]:
 def stored(sql: SQL) -> dict[tuple[str, str], dict[str, Any]]:
     """The ledger's rows by (tenant, key), in the events' (wire) terms."""
     rows = sql.fetch(
-        "SELECT tenant_id, idempotency_key, source, event_type, units, occurred_at, metadata, trace_id FROM usage_ledger"
+        "SELECT tenant_id, idempotency_key, source, event_type, units, occurred_at, metadata, trace_id"
+        " FROM usage_ledger"
     )
     return {
         (r["tenant_id"], r["idempotency_key"]): {

@@ -82,7 +82,8 @@ def test_killed_midway_and_run_again_leaves_exactly_every_event_once(
 
     # done: a third run reads the whole file again and stores nothing
     third = run_import(database_url, path)
-    assert summary_counts(third) == {"accepted": 0, "duplicates": LINES - len(bad), "conflicts": 0, "rejected": len(bad)}
+    everything_again = {"accepted": 0, "duplicates": LINES - len(bad), "conflicts": 0, "rejected": len(bad)}
+    assert summary_counts(third) == everything_again
     assert sql.fetchval("SELECT count(*) FROM usage_ledger") == LINES - len(bad)
 
 
