@@ -166,3 +166,17 @@ def test_a_database_that_is_not_there_is_said_clearly_without_a_traceback(tmp_pa
     done = run_import("postgresql://postgres@127.0.0.1:1/nowhere", path)
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
+
+
+def test_a_line_holding_two_events_is_rejected_not_split(database_url: str, sql: SQL, tmp_path: Path) -> None:
+    """Lines are decoded a batch at a time as one JSON array: two values on one line must not pass as two."""
+    first, second, third = events(3, prefix="two")
+    path = tmp_path / "two.jsonl"
+    path.write_text(json.dumps(first) + "\n" + json.dumps(second) + ", " + json.dumps(third) + "\n")
+    done = run_import(database_url, path)
+    assert done.returncode == 0, done.stderr
+    assert summary_counts(done) == {"accepted": 1, "duplicates": 0, "conflicts": 0, "rejected": 1}
+    [reject] = rejected_lines(path)
+    assert (reject["line"], reject["field"]) == (2, "event")
+    assert reject["message"].startswith("not valid JSON")
+    assert {k for _, k in stored(sql)} == {"two-0"}
