@@ -79,9 +79,9 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
     except ImportFileError as exc:
         raise CommandError(f"{plan.path}: {exc}") from None
     console = Console(stderr=True)
-    started = time.monotonic()
     try:
         async with _database(settings) as database:
+            started = time.monotonic()  # the rate is the import's, not the database start's (the embedded one)
             service = IngestService(LedgerRepository(database.pool, database.variant), settings)
             with _progress_bar(console) as bar:
                 task = bar.add_task(f"importing {plan.path.name}", total=plan.path.stat().st_size, events=0, rate=0.0)
