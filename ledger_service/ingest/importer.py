@@ -13,6 +13,7 @@ state file recorded, so no line is reported twice.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import csv
 import hashlib
@@ -202,6 +203,8 @@ def _json_lines(source: IO[bytes], start: int) -> Iterator[_Record]:
         number += 1
         offset += len(raw)
         stripped = raw.strip()
+        if offset == len(raw):  # the first line: a byte-order mark (some editors write one) is not JSON
+            stripped = stripped.removeprefix(codecs.BOM_UTF8)
         if stripped:
             yield number, stripped, None, offset
 

@@ -63,6 +63,18 @@ def test_a_csv_file_with_a_byte_order_mark_and_crlf_line_ends_imports(
     assert stored(sql) == expected(items)
 
 
+def test_a_json_lines_file_with_a_byte_order_mark_and_crlf_line_ends_imports(
+    database_url: str, sql: SQL, tmp_path: Path
+) -> None:
+    items = events(20, prefix="bomj")
+    path = write_jsonl(tmp_path / "editor.jsonl", items)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+
+    done = run_import(database_url, path)
+    assert done.returncode == 0, done.stderr
+    assert stored(sql) == expected(items)
+
+
 def _bad_jsonl(tmp_path: Path, good: dict[str, object], old: str) -> Path:
     lines = [
         json.dumps(good),  # 1
