@@ -93,10 +93,19 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
                 done = await run_import(service, plan, show)
     except ImportFileError as exc:
         raise CommandError(f"{plan.path}: {exc}") from None
-    except (LedgerError, OSError) as exc:  # the database went away, the file could not be read
-        raise CommandError(f"{exc}; nothing acknowledged is lost: run the same command again to resume") from None
+    except (LedgerError, OSError) as exc:  # the database is not there or went away, a file could not be read
+        raise CommandError(_stopped(plan, exc)) from None
     _print_summary(plan, done, time.monotonic() - started)
     return 0
+
+
+def _stopped(plan: ImportPlan, exc: Exception) -> str:
+    what = exc.message if isinstance(exc, LedgerError) else str(exc)
+    if not isinstance(exc, LedgerError) and getattr(exc, "filename", None) is None:
+        what = f"the database is unavailable: {exc}"  # a connection refused or cut: no file named
+    if plan.state_path.exists():
+        return f"{what}; how far the ledger got is recorded: run the same command again to go on from there"
+    return what
 
 
 def _import_plan(settings: Settings, args: argparse.Namespace) -> ImportPlan:

@@ -176,7 +176,8 @@ def test_a_file_that_cannot_be_imported_is_refused_clearly_without_a_traceback(
 def test_a_database_that_is_not_there_is_said_clearly_without_a_traceback(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "usage.jsonl", events(3))
     done = run_import("postgresql://postgres@127.0.0.1:1/nowhere", path)
-    assert done.returncode != 0
+    assert done.returncode == 2
+    assert "usage-ledger import: the database is unavailable: " in done.stderr
     assert "Traceback" not in done.stderr
 
 
