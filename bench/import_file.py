@@ -2,13 +2,13 @@
 
     python -m bench.import_file [--events 1000000] [--batch 10000] [--http-batch 1000] [--verify-kill]
 
-Writes the events to a JSON Lines file, then into one fresh database: raw asyncpg COPY of the same rows
-(the baseline: no validation, no deduplication, no rollups), HTTP batch ingest through `usage-ledger serve`
-(batches of --http-batch, 4 in flight, as bench.ingest), then `usage-ledger import FILE` as a user runs it
-(a process of its own; its rate as it reports it, from the database open to the last batch, and from
-process start to exit). The import goes last, into the fullest tables and key index, so its ratios are if
-anything understated. Prints the rates and their ratios and writes
-bench/results/import_file.json.
+Writes the events to a JSON Lines file, then into one fresh database: raw asyncpg COPY of as many rows of
+the same shape (the baseline: no validation, no deduplication, no rollups) and HTTP batch ingest through
+`usage-ledger serve` (batches of --http-batch, 4 in flight, as bench.ingest), each in two halves, one
+before and one after `usage-ledger import FILE` run as a user runs it (a process of its own; its rate as it
+reports it, from the database open to the last batch, and from process start to exit). Halves around the
+import weigh a machine getting busier or quieter on all three alike. Prints the rates and their ratios and
+writes bench/results/import_file.json.
 
 --verify-kill then imports the file again into a second fresh database, SIGKILLs the import once half of
 it is acknowledged, runs the same command again and checks the ledger holds exactly --events rows, one
@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -127,6 +128,61 @@ def verify_kill(path: Path, count: int, batch: int) -> dict[str, object]:
     return {"killed_at_byte": offset, "rows_at_kill": rows_at_kill, "rows_after_rerun": rows, "distinct_keys": keys}
 
 
+@dataclass
+class Rates:
+    """Events and seconds per measurement; a baseline is measured in two halves, before and after the
+    import, so a machine that gets busier or quieter during the run weighs on both alike."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    halves: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, name: str, events: int, rate: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + events / rate
+        self.halves.setdefault(name, []).append(round(rate))
+
+    def rate(self, name: str, events: int) -> float:
+        return events / self.seconds[name]
+
+
+def baselines(dsn: str, url: str, args: argparse.Namespace, rates: Rates, half: str) -> None:
+    count = args.events // 2 if half == "a" else args.events - args.events // 2
+    copy = asyncio.run(copy_baseline(dsn, make_events(count, f"copy-{half}"), args.batch, args.concurrency))
+    http = asyncio.run(http_ingest(url, make_events(count, f"http-{half}"), args.http_batch, args.concurrency))
+    rates.add("copy", count, copy)
+    rates.add("http", count, http)
+    print(f"  {count:,} events: raw COPY {copy:,.0f} ev/s, HTTP ingest {http:,.0f} ev/s")
+
+
+def measure(path: Path, args: argparse.Namespace) -> dict[str, object]:
+    n, rates = args.events, Rates()
+    with bench_database() as dsn, ledger_process(dsn) as url:
+        baselines(dsn, url, args, rates, "a")
+        seconds, summary = run_import(dsn, path, args.batch)
+        print(f"  usage-ledger import: {summary.strip().splitlines()[-1].strip()}")
+        baselines(dsn, url, args, rates, "b")
+        rows, _ = asyncio.run(count_rows(dsn))
+    if rows != 3 * n:
+        raise SystemExit(f"expected {3 * n:,} rows after the runs, found {rows:,}")
+    imported, wall = n / own_seconds(summary), n / seconds
+    copy, http = rates.rate("copy", n), rates.rate("http", n)
+    print(f"raw COPY (batch {args.batch}, {args.concurrency} streams)      {copy:>9,.0f} ev/s")
+    print(f"HTTP ingest (batch {args.http_batch}, {args.concurrency} in flight)    {http:>9,.0f} ev/s")
+    print(f"usage-ledger import (batch {args.batch})     {imported:>9,.0f} ev/s ({own_seconds(summary):,.1f} s)")
+    print(f"  process start to exit: {wall:,.0f} ev/s ({seconds:,.1f} s)")
+    print(f"import / HTTP = {imported / http:.2f} x   import / COPY = {imported / copy:.2f} x")
+    return {
+        "copy_events_per_s": round(copy),
+        "http_events_per_s": round(http),
+        "import_events_per_s": round(imported),
+        "import_seconds": own_seconds(summary),
+        "import_process_seconds": round(seconds, 2),
+        "import_process_events_per_s": round(wall),
+        "import_vs_http": round(imported / http, 3),
+        "import_vs_copy": round(imported / copy, 3),
+        "baseline_halves": rates.halves,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000, help="events in the file (and in each baseline)")
@@ -135,42 +191,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="HTTP requests and COPY streams in flight")
     parser.add_argument("--verify-kill", action="store_true", help="also: SIGKILL an import midway, re-run, count")
     args = parser.parse_args()
-    n = args.events
-    results: dict[str, object] = {"events": n, "batch": args.batch, "http_batch": args.http_batch}
+    results: dict[str, object] = {"events": args.events, "batch": args.batch, "http_batch": args.http_batch}
     with tempfile.TemporaryDirectory(prefix="ledger-import-bench-") as tmp:
         path = Path(tmp) / "events.jsonl"
-        write_file(path, make_events(n, "import"))
-        print(f"{n:,} events, {path.stat().st_size / 1e6:,.0f} MB of JSON Lines")
-        with bench_database() as dsn, ledger_process(dsn) as url:
-            copy_rate = asyncio.run(copy_baseline(dsn, make_events(n, "copy"), args.batch, args.concurrency))
-            print(f"raw COPY (batch {args.batch}, {args.concurrency} streams)  {copy_rate:>9,.0f} ev/s")
-            http_rate = asyncio.run(http_ingest(url, make_events(n, "http"), args.http_batch, args.concurrency))
-            print(f"HTTP ingest (batch {args.http_batch}, {args.concurrency} in flight)   {http_rate:>9,.0f} ev/s")
-            seconds, summary = run_import(dsn, path, args.batch)
-            import_rate, wall_rate = n / own_seconds(summary), n / seconds
-            print(
-                f"usage-ledger import (batch {args.batch})    {import_rate:>9,.0f} ev/s as it reports"
-                f" ({own_seconds(summary):,.1f} s); {wall_rate:,.0f} ev/s process start to exit ({seconds:,.1f} s)"
-            )
-            print("  " + summary.strip().splitlines()[-1].strip())
-            rows, _ = asyncio.run(count_rows(dsn))
-        print(f"import / HTTP = {import_rate / http_rate:.2f} x   import / COPY = {import_rate / copy_rate:.2f} x")
-        print(f"(process start to exit: {wall_rate / http_rate:.2f} x HTTP, {wall_rate / copy_rate:.2f} x COPY)")
-        results |= {
-            "copy_events_per_s": round(copy_rate),
-            "import_events_per_s": round(import_rate),
-            "import_seconds": own_seconds(summary),
-            "import_process_seconds": round(seconds, 2),
-            "import_process_events_per_s": round(wall_rate),
-            "http_events_per_s": round(http_rate),
-            "import_vs_http": round(import_rate / http_rate, 3),
-            "import_vs_copy": round(import_rate / copy_rate, 3),
-            "rows_after": rows,
-        }
-        if rows != 3 * n:
-            raise SystemExit(f"expected {3 * n:,} rows after the three runs, found {rows:,}")
+        write_file(path, make_events(args.events, "import"))
+        print(f"{args.events:,} events, {path.stat().st_size / 1e6:,.0f} MB of JSON Lines")
+        results |= measure(path, args)
         if args.verify_kill:
-            results["kill_midway"] = verify_kill(path, n, args.batch)
+            results["kill_midway"] = verify_kill(path, args.events, args.batch)
     print(f"results: {write_results('import_file', results)}")
 
 

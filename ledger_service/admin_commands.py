@@ -149,7 +149,7 @@ def _print_summary(plan: ImportPlan, done: ImportProgress, seconds: float) -> No
     c = done.counts
     resumed = f" (resumed at byte {done.resumed_from:,})" if done.resumed_from else ""
     rate = (c.lines - done.resumed_lines) / max(seconds, 1e-6)
-    print(f"imported {plan.path}{resumed}: {c.lines:,} lines in {seconds:,.1f} s ({rate:,.0f} lines/s)")
+    print(f"imported {plan.path}{resumed}: {c.lines:,} lines in {seconds:,.2f} s ({rate:,.0f} lines/s)")
     print(f"  accepted {c.accepted:,}, duplicates {c.duplicates:,}, conflicts {c.conflicts:,}, rejected {c.rejected:,}")
     if c.rejected or c.conflicts:
         print(f"  rejected and conflicting lines, with their reasons: {plan.rejects_path}")
