@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "page": (["--tenant-rows", "100000", "--loads", "10", "--screenshot", "test-artifacts/usage-page-bench.png"], []),
     "instrumentation_overhead": (["--calls", "100", "--rounds", "3"], []),
     "load": (["--seconds", "30"], ["--seconds", "60"]),
+    "import_file": (["--events", "200000"], ["--events", "1000000", "--verify-kill"]),
 }
 # Tiny sizes that only prove every script still runs end to end (tests/test_bench); the figures mean nothing.
 SMOKE: dict[str, list[str]] = {
@@ -37,6 +38,7 @@ SMOKE: dict[str, list[str]] = {
     "page": ["--tenant-rows", "2000", "--loads", "2", "--screenshot", "test-artifacts/usage-page-smoke.png"],
     "instrumentation_overhead": ["--calls", "10", "--rounds", "1"],
     "load": ["--seconds", "5", "--seed", "500"],
+    "import_file": ["--events", "20000", "--batch", "200", "--verify-kill"],
 }
 
 

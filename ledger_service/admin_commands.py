@@ -13,9 +13,9 @@ import hashlib
 import hmac
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 
 import msgspec
 from rich.console import Console
@@ -23,9 +23,18 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from ledger_service.cli_admin import ADMIN_KEY_ENV, CommandError
+from ledger_service.errors import LedgerError
 from ledger_service.ingest.conflicts import ConflictService
 from ledger_service.ingest.corrections import CorrectionService, admin_identity
-from ledger_service.ingest.importer import ImportPlan, guess_format, run_import
+from ledger_service.ingest.importer import (
+    DEFAULT_BATCH,
+    ImportFileError,
+    ImportPlan,
+    check_file,
+    first_rejects,
+    guess_format,
+    run_import,
+)
 from ledger_service.ingest.importer import Progress as ImportProgress
 from ledger_service.ingest.metrics import IngestCounters
 from ledger_service.ingest.model import IngestOptions
@@ -64,34 +73,58 @@ async def _database(settings: Settings) -> AsyncIterator[Database]:
 
 
 async def _import(settings: Settings, args: argparse.Namespace) -> int:
+    plan = _import_plan(settings, args)
+    try:
+        check_file(plan)  # before the database is opened: a wrong header is said at once
+    except ImportFileError as exc:
+        raise CommandError(f"{plan.path}: {exc}") from None
+    console = Console(stderr=True)
+    try:
+        async with _database(settings) as database:
+            started = time.monotonic()  # the rate is the import's, not the database start's (the embedded one)
+            service = IngestService(LedgerRepository(database.pool, database.variant), settings)
+            with _progress_bar(console) as bar:
+                task = bar.add_task(f"importing {plan.path.name}", total=plan.path.stat().st_size, events=0, rate=0.0)
+
+                def show(progress: ImportProgress) -> None:
+                    rate = (progress.counts.lines - progress.resumed_lines) / max(time.monotonic() - started, 1e-6)
+                    bar.update(task, completed=progress.done_bytes, events=progress.counts.lines, rate=rate)
+
+                done = await run_import(service, plan, show)
+    except ImportFileError as exc:
+        raise CommandError(f"{plan.path}: {exc}") from None
+    except (LedgerError, OSError) as exc:  # the database is not there or went away, a file could not be read
+        raise CommandError(_stopped(plan, exc)) from None
+    _print_summary(plan, done, time.monotonic() - started)
+    return 0
+
+
+def _stopped(plan: ImportPlan, exc: Exception) -> str:
+    what = exc.message if isinstance(exc, LedgerError) else str(exc)
+    if not isinstance(exc, LedgerError) and getattr(exc, "filename", None) is None:
+        what = f"the database is unavailable: {exc}"  # a connection refused or cut: no file named
+    if plan.state_path.exists():
+        return f"{what}; how far the ledger got is recorded: run the same command again to go on from there"
+    return what
+
+
+def _import_plan(settings: Settings, args: argparse.Namespace) -> ImportPlan:
     if args.backfill:
         checked_admin_key(settings, args.admin_key)
+    elif args.admin_key:
+        raise CommandError("--admin-key is needed only with --backfill")
     if not args.file.is_file():
         raise CommandError(f"{args.file} is not a file")
-    if not 1 <= args.batch <= settings.max_batch_events:
+    batch = min(DEFAULT_BATCH, settings.max_batch_events) if args.batch is None else args.batch
+    if not 1 <= batch <= settings.max_batch_events:
         raise CommandError(f"--batch must be between 1 and {settings.max_batch_events} (LEDGER_MAX_BATCH_EVENTS)")
-    plan = ImportPlan(
+    return ImportPlan(
         args.file,
         args.format or guess_format(args.file),
-        batch_size=args.batch,
+        batch_size=batch,
         options=IngestOptions(via="import", backfill=args.backfill),
         restart=args.restart,
     )
-    console = Console(stderr=True)
-    started = datetime.now()
-    async with _database(settings) as database:
-        service = IngestService(LedgerRepository(database.pool, database.variant), settings)
-        with _progress_bar(console) as bar:
-            task = bar.add_task(f"importing {args.file.name}", total=args.file.stat().st_size, events=0, rate=0.0)
-
-            def show(progress: ImportProgress) -> None:
-                seconds = max((datetime.now() - started).total_seconds(), 1e-6)
-                rate = (progress.counts.lines - progress.resumed_lines) / seconds
-                bar.update(task, completed=progress.done_bytes, events=progress.counts.lines, rate=rate)
-
-            done = await run_import(service, plan, show)
-    _print_summary(plan, done, (datetime.now() - started).total_seconds())
-    return 0
 
 
 def _progress_bar(console: Console) -> Progress:
@@ -109,14 +142,19 @@ def _progress_bar(console: Console) -> Progress:
     )
 
 
+_SHOWN_REJECTS = 5
+
+
 def _print_summary(plan: ImportPlan, done: ImportProgress, seconds: float) -> None:
     c = done.counts
     resumed = f" (resumed at byte {done.resumed_from:,})" if done.resumed_from else ""
     rate = (c.lines - done.resumed_lines) / max(seconds, 1e-6)
-    print(f"imported {plan.path}{resumed}: {c.lines:,} lines in {seconds:,.1f} s ({rate:,.0f} lines/s)")
+    print(f"imported {plan.path}{resumed}: {c.lines:,} lines in {seconds:,.2f} s ({rate:,.0f} lines/s)")
     print(f"  accepted {c.accepted:,}, duplicates {c.duplicates:,}, conflicts {c.conflicts:,}, rejected {c.rejected:,}")
     if c.rejected or c.conflicts:
         print(f"  rejected and conflicting lines, with their reasons: {plan.rejects_path}")
+        for entry in first_rejects(plan, _SHOWN_REJECTS):
+            print(f"    line {entry.line}: {entry.outcome}: {entry.field}: {entry.message}")
 
 
 async def _correct(settings: Settings, args: argparse.Namespace) -> int:

@@ -188,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except CommandError as exc:
             print(f"usage-ledger {args.command}: {exc}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:  # Ctrl-C: what was acknowledged stays acknowledged
+            print(f"usage-ledger {args.command}: interrupted (an import run again resumes where it stopped)")
+            return 130
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
     elif args.command == "serve":

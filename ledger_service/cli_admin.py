@@ -23,7 +23,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     imports.add_argument("--format", choices=("jsonl", "csv"), default=None, help="default: from the file's suffix")
     imports.add_argument("--backfill", action="store_true", help="accept events older than the late window")
     imports.add_argument("--admin-key", default=None, help=f"{admin_key}; needed with --backfill")
-    imports.add_argument("--batch", type=int, default=5000, help="events per ingest batch (default 5000)")
+    imports.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="events per ingest batch (default 10000, or LEDGER_MAX_BATCH_EVENTS if less)",
+    )
     imports.add_argument("--restart", action="store_true", help="ignore where an earlier run stopped")
     correct = commands.add_parser("correct", help="void or amend a stored event (a correction row; never an edit)")
     correct.add_argument("--tenant", required=True, help="the event's tenant")

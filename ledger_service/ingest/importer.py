@@ -13,6 +13,7 @@ state file recorded, so no line is reported twice.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import csv
 import hashlib
@@ -32,6 +33,17 @@ from usage_ledger_contract import fields
 from usage_ledger_contract.wire import UsageEvent
 
 Format = Literal["jsonl", "csv"]
+# CSV columns without which no record can be an event: a header lacking one is refused before anything is sent.
+_REQUIRED_COLUMNS = (fields.TENANT_ID, fields.SOURCE, fields.EVENT_TYPE, fields.UNITS)
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be imported (say a CSV header naming no such field); nothing was sent."""
+
+
+# Events per batch, one statement each (on 2 cores 10,000 measured ~10 % faster than 5,000); capped by
+# LEDGER_MAX_BATCH_EVENTS.
+DEFAULT_BATCH = 10_000
 _STATE_VERSION = 1
 _HEAD_BYTES = 64 * 1024  # what identifies the file a state belongs to (with its size)
 
@@ -68,8 +80,10 @@ class _State(msgspec.Struct):
 class ImportPlan:
     path: Path
     fmt: Format
-    batch_size: int = 5000
-    concurrency: int = 3  # batches in flight at once
+    batch_size: int = DEFAULT_BATCH
+    concurrency: int = (
+        3  # batches in flight at once: one parsed, one checked, one written (measured: more is no faster)
+    )
     options: IngestOptions = field(default_factory=lambda: IngestOptions(via="import"))
     restart: bool = False  # ignore a state file from an earlier run
 
@@ -97,23 +111,33 @@ def guess_format(path: Path) -> Format:
     return "csv" if path.suffix.lower() == ".csv" else "jsonl"
 
 
-@dataclass(frozen=True, slots=True)
-class _Line:
-    number: int  # 1-based line (CSV: record) number in the file
-    text: str  # as read, for the rejects file
-    item: IngestItem
+# A record read: its 1-based line number (CSV: the line it ends on), its input as written to the rejects file
+# (JSON Lines: the line; CSV: its cells as a JSON object), the event or why it is none, the offset after it.
+# JSON Lines records carry None: their lines are decoded a batch at a time (_decoded).
+_Record = tuple[int, bytes, IngestItem | None, int]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Batch:
-    lines: list[_Line]
-    end_offset: int
+    """Records in column form (one tuple or object per line would cost more than decoding it)."""
+
+    numbers: list[int] = field(default_factory=list)
+    inputs: list[bytes] = field(default_factory=list)
+    items: list[IngestItem | None] = field(default_factory=list)
+    end_offset: int = 0
+
+    def decoded(self) -> list[IngestItem]:
+        """The events (JSON Lines: decoded now, the whole batch in one call)."""
+        if self.items and self.items[0] is None:
+            return _decode_lines(self.inputs)
+        return [item for item in self.items if item is not None]
 
 
 async def run_import(
     service: IngestService, plan: ImportPlan, on_progress: Callable[[Progress], None] | None = None
 ) -> Progress:
     """Import the file (from where an earlier run stopped); the final counts."""
+    check_file(plan)
     identity = _identity(plan.path)
     state = None if plan.restart else _load_state(plan, identity)
     start = state.offset if state else 0
@@ -122,7 +146,7 @@ async def run_import(
     with _rejects_file(plan, state) as rejects:
         async for batch, result in _ingested(service, plan, start):
             _write_rejects(rejects, batch, result)
-            progress.counts.add(len(batch.lines), result)
+            progress.counts.add(len(batch.items), result)
             progress.done_bytes = batch.end_offset
             _save_state(plan, identity, batch.end_offset, rejects.tell(), progress.counts)
             if on_progress:
@@ -136,7 +160,7 @@ async def _ingested(service: IngestService, plan: ImportPlan, start: int) -> Asy
     in_flight: list[tuple[_Batch, asyncio.Task[IngestResult]]] = []
     try:
         for batch in _batches(plan, start):
-            task = asyncio.create_task(service.ingest([line.item for line in batch.lines], plan.options))
+            task = asyncio.create_task(service.ingest(batch.decoded(), plan.options))
             in_flight.append((batch, task))
             if len(in_flight) >= plan.concurrency:
                 done, first = in_flight.pop(0)
@@ -150,18 +174,21 @@ async def _ingested(service: IngestService, plan: ImportPlan, start: int) -> Asy
 
 
 def _batches(plan: ImportPlan, start: int) -> Iterator[_Batch]:
-    lines: list[_Line] = []
-    for line, end in _lines(plan, start):
-        lines.append(line)
-        if len(lines) >= plan.batch_size:
-            yield _Batch(lines, end)
-            lines = []
-    if lines:
-        yield _Batch(lines, end)
+    batch = _Batch()
+    for number, text, item, end in _records(plan, start):
+        batch.numbers.append(number)
+        batch.inputs.append(text)
+        batch.items.append(item)
+        batch.end_offset = end
+        if len(batch.items) >= plan.batch_size:
+            yield batch
+            batch = _Batch()
+    if batch.items:
+        yield batch
 
 
-def _lines(plan: ImportPlan, start: int) -> Iterator[tuple[_Line, int]]:
-    """Every record from byte `start` on, with the offset just after it."""
+def _records(plan: ImportPlan, start: int) -> Iterator[_Record]:
+    """Every record from byte `start` on."""
     with plan.path.open("rb") as source:
         if plan.fmt == "jsonl":
             yield from _json_lines(source, start)
@@ -169,15 +196,36 @@ def _lines(plan: ImportPlan, start: int) -> Iterator[tuple[_Line, int]]:
             yield from _csv_records(source, start)
 
 
-def _json_lines(source: IO[bytes], start: int) -> Iterator[tuple[_Line, int]]:
+def _json_lines(source: IO[bytes], start: int) -> Iterator[_Record]:
     number = _count_lines(source, start)
     offset = start
     for raw in source:
         number += 1
         offset += len(raw)
         stripped = raw.strip()
+        if offset == len(raw):  # the first line: a byte-order mark (some editors write one) is not JSON
+            stripped = stripped.removeprefix(codecs.BOM_UTF8)
         if stripped:
-            yield _Line(number, stripped.decode("utf-8", "replace"), decode_event(stripped)), offset
+            yield number, stripped, None, offset
+
+
+_lines_decoder = msgspec.json.Decoder(list[UsageEvent])
+
+
+def _decode_lines(lines: list[bytes]) -> list[IngestItem]:
+    """Lines of JSON Lines, each an event or why it is none.
+
+    Fast path: the lines as one JSON array, one decoder call (about 40 % less CPU than a call per line).
+    Any bad line fails it, and so does a line holding two values (the count differs): then each line is
+    decoded on its own, so only the bad ones are rejected, each with its own reason.
+    """
+    try:
+        events = _lines_decoder.decode(b"[" + b",".join(lines) + b"]")
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        events = []
+    if len(events) == len(lines):
+        return list(events)
+    return [decode_event(line) for line in lines]
 
 
 class _Tracked:
@@ -195,21 +243,60 @@ class _Tracked:
             yield raw.decode("utf-8", "replace")
 
 
-def _csv_records(source: IO[bytes], start: int) -> Iterator[tuple[_Line, int]]:
+def _csv_records(source: IO[bytes], start: int) -> Iterator[_Record]:
     """Records after the header line; a record's number is the line it ends on."""
     header_lines = _Tracked(source)
     header = next(csv.reader(header_lines), None)
     if header is None:
         return
-    names = [name.strip() for name in header]
+    names = _column_names(header)
     number = header_lines.lines
     if start > header_lines.offset:
         number += _count_lines(source, start, seek_from=header_lines.offset)
     tracked = _Tracked(source)
     for record in csv.reader(tracked):
         if any(cell.strip() for cell in record):
-            text = msgspec.json.encode(dict(zip(names, record, strict=False))).decode()
-            yield _Line(number + tracked.lines, text, _csv_event(names, record)), tracked.offset
+            text = msgspec.json.encode(dict(zip(names, record, strict=False)))
+            yield number + tracked.lines, text, _csv_event(names, record), tracked.offset
+
+
+def check_file(plan: ImportPlan) -> None:
+    """Refuse a file that cannot be imported as a whole (ImportFileError), before anything is sent."""
+    if plan.fmt == "csv":
+        _check_header(_csv_header(plan.path))
+
+
+def _csv_header(path: Path) -> list[str]:
+    with path.open("rb") as source:
+        header = next(csv.reader(_Tracked(source)), None)
+    return _column_names(header or [])
+
+
+def _column_names(header: list[str]) -> list[str]:
+    """The header's names; a byte-order mark (spreadsheets write one) is not part of the first."""
+    return [name.strip().lstrip("\ufeff") for name in header]
+
+
+def _check_header(names: list[str]) -> None:
+    """Line 1 of a CSV file names the API's (camelCase) fields; a column that is no such field would make
+    every record a rejection, so the file is refused at once, naming it."""
+    known = {f.wire for f in fields.ALL}
+    if not names:
+        return  # an empty file: nothing to import
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ImportFileError(
+            f"line 1 (the CSV header): {', '.join(map(repr, unknown))} is not an event field; the columns are "
+            f"the API's field names: {', '.join(sorted(known))}"
+        )
+    missing = [f.wire for f in _REQUIRED_COLUMNS if f.wire not in names]
+    if missing:
+        raise ImportFileError(
+            f"line 1 (the CSV header): no column {', '.join(map(repr, missing))}, which every event needs"
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ImportFileError(f"line 1 (the CSV header): column {', '.join(map(repr, repeated))} appears twice")
 
 
 def _count_lines(source: IO[bytes], start: int, seek_from: int = 0) -> int:
@@ -246,18 +333,39 @@ def _json_object_problem(data: bytes) -> str | None:
     return None if isinstance(value, dict) else "must be a JSON object"
 
 
+Outcome = Literal["rejected", "conflict"]
+
+
+class RejectedLine(msgspec.Struct, frozen=True):
+    """One line of `<FILE>.rejected.jsonl`: a line of the input that stored nothing, and why."""
+
+    line: int  # 1-based line number in the input (CSV: the line the record ends on)
+    outcome: Outcome
+    field: str  # the API's name of the field at fault ("event": the line as a whole; a conflict: all that differ)
+    message: str
+    input: str  # the line as read (CSV: the record as a JSON object of its cells)
+
+
 def _write_rejects(rejects: IO[bytes], batch: _Batch, result: IngestResult) -> None:
-    lines = batch.lines
-    for rejection in result.rejections:
-        line = lines[rejection.index]
-        reason = rejection.reason
-        entry = {"line": line.number, "outcome": "rejected", "field": reason.field_name(wire)}
-        rejects.write(msgspec.json.encode({**entry, "message": reason.message, "input": line.text}) + b"\n")
-    for conflict in result.conflicts:
-        line = lines[conflict.index]
-        entry = {"line": line.number, "outcome": "conflict", "field": ",".join(conflict.field_names(wire))}
-        rejects.write(msgspec.json.encode({**entry, "message": conflict.text(wire), "input": line.text}) + b"\n")
+    found: list[tuple[int, Outcome, str, str]] = [
+        (r.index, "rejected", r.reason.field_name(wire), r.reason.message) for r in result.rejections
+    ]
+    found += [(c.index, "conflict", ",".join(c.field_names(wire)), c.text(wire)) for c in result.conflicts]
+    for index, outcome, name, message in sorted(found):
+        text = batch.inputs[index].decode("utf-8", "replace")
+        entry = RejectedLine(batch.numbers[index], outcome, name, message, text)
+        rejects.write(msgspec.json.encode(entry) + b"\n")
     rejects.flush()
+
+
+def first_rejects(plan: ImportPlan, count: int) -> list[RejectedLine]:
+    """The first `count` lines of the rejects file (for a summary)."""
+    decoder = msgspec.json.Decoder(RejectedLine)
+    try:
+        with plan.rejects_path.open("rb") as rejects:
+            return [decoder.decode(line) for line, _ in zip(rejects, range(count), strict=False)]
+    except FileNotFoundError:
+        return []
 
 
 @contextlib.contextmanager
