@@ -146,7 +146,7 @@ def cursor_at_page(http: httpx.Client, page: int) -> str:
     return cursor
 
 
-async def raw_scan_times(dsn: str, samples: int, zone: str) -> tuple[list[float], list[float]]:
+async def raw_scan_times(dsn: str, samples: int, zone: str, variant: str) -> tuple[list[float], list[float]]:
     """The 30-day summary as SQL only: from the aggregates, and by scanning the raw rows."""
     tz = zone_named(zone)
     last = today_in(tz)
@@ -154,7 +154,7 @@ async def raw_scan_times(dsn: str, samples: int, zone: str) -> tuple[list[float]
     window = SummaryWindow(starts, end)
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
     try:
-        repository = UsageReadRepository(pool, "postgres")
+        repository = UsageReadRepository(pool, variant)
         results = {}
         for raw in (False, True):
             await repository.summary(TENANT, window, raw_scan=raw)
@@ -171,7 +171,7 @@ async def raw_scan_times(dsn: str, samples: int, zone: str) -> tuple[list[float]
         await pool.close()
 
 
-def measure(url: str, dsn: str, samples: int) -> dict[str, object]:
+def measure(url: str, dsn: str, samples: int, variant: str) -> dict[str, object]:
     token = mint_read_token(Settings().secret_key.get_secret_value(), TENANT, timedelta(hours=2))
     out: dict[str, object] = {}
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as http:
@@ -183,7 +183,7 @@ def measure(url: str, dsn: str, samples: int) -> dict[str, object]:
         deep_cursor = cursor_at_page(http, 1000)
         deep = partial(get_ok, http, "/api/billing/usage/events", {"limit": str(_PAGE), "cursor": deep_cursor})
         out["events_page_1000"] = percentiles(timed(deep, samples))
-    aggregate_sql, raw_sql = asyncio.run(raw_scan_times(dsn, max(5, samples // 20), "UTC"))
+    aggregate_sql, raw_sql = asyncio.run(raw_scan_times(dsn, max(5, samples // 20), "UTC", variant))
     out["summary_sql_aggregates"] = percentiles(aggregate_sql)
     out["summary_sql_raw_scan"] = percentiles(raw_sql)
     return out
@@ -220,7 +220,7 @@ def main() -> None:
             f"{results['storage']} storage: seeded {args.rows:,} rows ({tenant_rows:,} for {TENANT}) "
             f"at {args.rows / copy_seconds:,.0f} rows/s"
         )
-        results.update(measure(url, dsn, args.samples))
+        results.update(measure(url, dsn, args.samples, str(results["storage"])))
     summary_p95 = results["summary_http_UTC"]["p95_ms"]  # type: ignore[index]
     raw_p50 = results["summary_sql_raw_scan"]["p50_ms"]  # type: ignore[index]
     results["raw_scan_vs_summary"] = round(raw_p50 / summary_p95, 1)

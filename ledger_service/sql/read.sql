@@ -26,44 +26,53 @@ SELECT greatest(least(s.materialized_until, $3::timestamptz), $2::timestamptz) A
 FROM ledger_aggregate_state s;
 
 -- name: usage_summary
--- Daily sums per (source, event_type). $3/$4, $5/$6 and $7/$8 are the starts and ends of the ranges read
--- from the hourly aggregate, the 15-minute aggregate and the raw rows (storage/summary_ranges.py): they
--- cover the window exactly once, and each 15-minute bucket, hour of the hourly level or raw row lies in
--- one local day, numbered 1..n by width_bucket() over the day starts in $2. Each range is one index range
--- scan: a run of whole hours for UTC-aligned zones, a day's whole hours otherwise. $11..$16 bound each
--- level's ranges as plain values, so TimescaleDB leaves the chunks outside them out of the plan (the range
--- arrays alone are only known per row); a level with no ranges has NULL bounds and reads nothing.
+-- Daily sums per (source, event_type). Four levels, each with three arrays: the starts, ends and day
+-- numbers of its ranges (storage/summary_ranges.py): $2-$4 the 6-hour aggregate, $5-$7 the hourly one,
+-- $8-$10 the 15-minute one, $11-$13 raw rows. The ranges cover the window exactly once, each lies in one
+-- local day and says which, so a row is added to its range's day. Each range is one index range scan.
+-- $16..$23 bound each level's ranges as plain values, so TimescaleDB leaves the chunks outside them out of
+-- the plan (the range arrays alone are only known per row); a level with no ranges has NULL bounds and
+-- reads nothing. Sums are bigint in every branch (TimescaleDB's hourly and 15-minute aggregates hold
+-- numeric sums): adding bigints is cheaper than adding numerics.
 -- units and events are net of corrections (a correction is a row in its event's bucket: migration 0010);
 -- entries counts rows, corrections included: what the events listing shows.
-SELECT source, event_type, width_bucket(at, $2::timestamptz[])::int AS day,
-       sum(units)::bigint AS units, sum(events)::bigint AS events, sum(entries)::bigint AS entries
+SELECT source, event_type, day, sum(units)::bigint AS units, sum(events)::bigint AS events,
+       sum(entries)::bigint AS entries
 FROM (
-    SELECT h.source, h.event_type, h.bucket AS at, h.units, h.events, h.entries
-    FROM unnest($3::timestamptz[], $4::timestamptz[]) AS r(lo, hi)
+    SELECT s.source, s.event_type, r.day, s.units, s.events, s.entries
+    FROM unnest($2::timestamptz[], $3::timestamptz[], $4::int[]) AS r(lo, hi, day)
     CROSS JOIN LATERAL (
-        SELECT source, event_type, bucket, units, events, entries FROM usage_rollup_1h_tenant
+        SELECT source, event_type, units, events, entries FROM usage_rollup_6h_tenant
         WHERE tenant_id = $1 AND bucket >= r.lo AND bucket < r.hi
-          AND bucket >= $11::timestamptz AND bucket < $12::timestamptz
+          AND bucket >= $16::timestamptz AND bucket < $17::timestamptz
+    ) AS s
+    UNION ALL
+    SELECT h.source, h.event_type, r.day, h.units::bigint, h.events::bigint, h.entries::bigint
+    FROM unnest($5::timestamptz[], $6::timestamptz[], $7::int[]) AS r(lo, hi, day)
+    CROSS JOIN LATERAL (
+        SELECT source, event_type, units, events, entries FROM usage_rollup_1h_tenant
+        WHERE tenant_id = $1 AND bucket >= r.lo AND bucket < r.hi
+          AND bucket >= $18::timestamptz AND bucket < $19::timestamptz
     ) AS h
     UNION ALL
-    SELECT q.source, q.event_type, q.bucket, q.units, q.events, q.entries
-    FROM unnest($5::timestamptz[], $6::timestamptz[]) AS r(lo, hi)
+    SELECT q.source, q.event_type, r.day, q.units::bigint, q.events::bigint, q.entries::bigint
+    FROM unnest($8::timestamptz[], $9::timestamptz[], $10::int[]) AS r(lo, hi, day)
     CROSS JOIN LATERAL (
-        SELECT source, event_type, bucket, units, events, entries FROM usage_rollup_tenant
+        SELECT source, event_type, units, events, entries FROM usage_rollup_tenant
         WHERE tenant_id = $1 AND bucket >= r.lo AND bucket < r.hi
-          AND bucket >= $13::timestamptz AND bucket < $14::timestamptz
+          AND bucket >= $20::timestamptz AND bucket < $21::timestamptz
     ) AS q
     UNION ALL
-    SELECT e.source, e.event_type, e.occurred_at, e.units, e.events, 1
-    FROM unnest($7::timestamptz[], $8::timestamptz[]) AS r(lo, hi)
+    SELECT e.source, e.event_type, r.day, e.units, e.events::bigint, 1::bigint
+    FROM unnest($11::timestamptz[], $12::timestamptz[], $13::int[]) AS r(lo, hi, day)
     CROSS JOIN LATERAL (
-        SELECT source, event_type, occurred_at, units, events FROM usage_ledger_tenant
+        SELECT source, event_type, units, events FROM usage_ledger_tenant
         WHERE tenant_id = $1 AND occurred_at >= r.lo AND occurred_at < r.hi
-          AND occurred_at >= $15::timestamptz AND occurred_at < $16::timestamptz
+          AND occurred_at >= $22::timestamptz AND occurred_at < $23::timestamptz
     ) AS e
 ) AS parts
-WHERE ($9::text IS NULL OR source = $9)
-  AND ($10::text IS NULL OR event_type = $10)
+WHERE ($14::text IS NULL OR source = $14)
+  AND ($15::text IS NULL OR event_type = $15)
 GROUP BY source, event_type, day
 ORDER BY source, event_type, day;
 

@@ -1,46 +1,68 @@
-"""Where each instant of a summary window is read from: the hourly aggregate, the 15-minute one, or raw rows.
+"""Where each instant of a summary window is read from: the 6-hour, hourly or 15-minute aggregate, or raw rows.
 
 The aggregates are trusted only below `materialized_until` (W, a quarter hour) and outside the hours marked
 as holding rows no refresh has seen yet (migration 0008). Within the trusted part, whole UTC hours come
 from the hourly level, and hours that a local midnight cuts (zones at :30 / :45) or W cuts from the
 15-minute level: a local day is a whole number of 15-minute buckets, so every bucket read falls in
-exactly one day. Marked hours and
-everything from W on are read raw. Together the ranges cover [start, end) exactly once.
+exactly one day. Where six of those whole hours make a 6-hour bucket (UTC 00/06/12/18) inside one local
+day, the 6-hour level answers for them with one row instead of six (migration 0012, TimescaleDB only).
+Marked hours and everything from W on are read raw. Together the ranges cover [start, end) exactly once.
 On plain PostgreSQL W is infinity and nothing is marked, so raw rows are never read.
+
+Every range is then cut at the local midnights and carries the number of its day, so the query adds each
+row to its day without looking at the row's time.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 HOUR = timedelta(hours=1)
+SIX_HOURS = timedelta(hours=6)
 
 Range = tuple[datetime, datetime]
 
 
 @dataclass(frozen=True, slots=True)
 class SummaryRanges:
+    six_hours: list[Range] = field(default_factory=list)  # 6-hour buckets inside one local day
     hours: list[Range] = field(default_factory=list)  # whole UTC hours, from the hourly aggregate
     quarters: list[Range] = field(default_factory=list)  # 15-minute aligned parts of one hour each
     raw: list[Range] = field(default_factory=list)  # raw ledger rows
 
-    def columns(self) -> tuple[list[datetime], ...]:
-        """Six arrays for the query: starts and ends of the hourly, 15-minute and raw ranges."""
-        return (*_split(self.hours), *_split(self.quarters), *_split(self.raw))
+    def levels(self) -> tuple[list[Range], ...]:
+        """The ranges of each level, in the query's order: 6-hour, hourly, 15-minute, raw."""
+        return (self.six_hours, self.hours, self.quarters, self.raw)
+
+    def columns(self, day_starts: Sequence[datetime]) -> tuple[list[datetime] | list[int], ...]:
+        """Three arrays per level for the query: the starts, ends and day numbers (1-based) of its ranges,
+        each range cut at the local midnights in `day_starts` (the window's first day start first)."""
+        return tuple(column for ranges in self.levels() for column in _by_day(ranges, day_starts))
 
     def bounds(self) -> tuple[datetime | None, ...]:
         """Where each level's ranges start and end (None: no ranges), as plain values for the planner."""
-        return (*_bounds(self.hours), *_bounds(self.quarters), *_bounds(self.raw))
+        return tuple(bound for ranges in self.levels() for bound in _bounds(ranges))
+
+
+def floor_to(t: datetime, step: timedelta) -> datetime:
+    """The start of t's UTC bucket of width `step` (a whole number of seconds dividing a day)."""
+    return t - timedelta(seconds=t.timestamp() % step.total_seconds())
 
 
 def floor_hour(t: datetime) -> datetime:
-    return t - timedelta(seconds=t.timestamp() % 3600)
+    return floor_to(t, HOUR)
 
 
 def plan_ranges(
-    day_starts: Sequence[datetime], end: datetime, materialized_until: datetime, marked_hours: Iterable[datetime]
+    day_starts: Sequence[datetime],
+    end: datetime,
+    materialized_until: datetime,
+    marked_hours: Iterable[datetime],
+    *,
+    six_hour_level: bool = False,
 ) -> SummaryRanges:
     """Ranges covering [day_starts[0], end); `materialized_until` is already clamped into that window."""
     start, trusted_end = day_starts[0], materialized_until
@@ -60,7 +82,38 @@ def plan_ranges(
         ranges.hours.append((cursor, trusted_end))
     if trusted_end < end:
         ranges.raw.append((max(trusted_end, start), end))
-    return SummaryRanges(_merged(ranges.hours), _merged(ranges.quarters), _merged(ranges.raw))
+    six_hours = _six_hour_buckets(ranges.hours, day_starts) if six_hour_level else []
+    hours = _without(ranges.hours, six_hours)
+    return SummaryRanges(_merged(six_hours), _merged(hours), _merged(ranges.quarters), _merged(ranges.raw))
+
+
+def _six_hour_buckets(hours: list[Range], day_starts: Sequence[datetime]) -> list[Range]:
+    """The 6-hour buckets that lie wholly in one run of hourly hours and that no local midnight cuts."""
+    found = []
+    for lo, hi in hours:
+        bucket = floor_to(lo, SIX_HOURS)
+        if bucket < lo:
+            bucket += SIX_HOURS
+        while bucket + SIX_HOURS <= hi:
+            following = bisect_right(day_starts, bucket)  # the first midnight after the bucket's start
+            if following == len(day_starts) or day_starts[following] >= bucket + SIX_HOURS:
+                found.append((bucket, bucket + SIX_HOURS))
+            bucket += SIX_HOURS
+    return found
+
+
+def _without(ranges: list[Range], holes: list[Range]) -> list[Range]:
+    """`ranges` minus `holes`, where each hole lies inside one of the ranges (both sorted)."""
+    out: list[Range] = []
+    for lo, hi in ranges:
+        for hole_lo, hole_hi in holes:
+            if lo <= hole_lo and hole_hi <= hi:
+                if lo < hole_lo:
+                    out.append((lo, hole_lo))
+                lo = hole_hi
+        if lo < hi:
+            out.append((lo, hi))
+    return out
 
 
 def _merged(ranges: list[Range]) -> list[Range]:
@@ -74,8 +127,20 @@ def _merged(ranges: list[Range]) -> list[Range]:
     return out
 
 
-def _split(ranges: list[Range]) -> tuple[list[datetime], list[datetime]]:
-    return [lo for lo, _ in ranges], [hi for _, hi in ranges]
+def _by_day(ranges: list[Range], day_starts: Sequence[datetime]) -> tuple[list[datetime], list[datetime], list[int]]:
+    """The ranges cut at every local midnight, with the number of the day each part lies in."""
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    days: list[int] = []
+    for lo, hi in ranges:
+        day = bisect_right(day_starts, lo)  # day n is [day_starts[n-1], day_starts[n])
+        while lo < hi:
+            part_end = min(hi, day_starts[day]) if day < len(day_starts) else hi
+            starts.append(lo)
+            ends.append(part_end)
+            days.append(day)
+            lo, day = part_end, day + 1
+    return starts, ends, days
 
 
 def _bounds(ranges: list[Range]) -> tuple[datetime | None, datetime | None]:

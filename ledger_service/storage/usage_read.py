@@ -109,14 +109,15 @@ class Policies:
     drop_after: timedelta | None
 
 
-async def _summary_args(conn: Any, tenant_id: str, window: SummaryWindow) -> tuple[object, ...]:
-    """usage_summary's parameters after $1: the day starts, the ranges to read at each level, the filters,
-    each level's bounds."""
+async def _summary_args(conn: Any, tenant_id: str, window: SummaryWindow, variant: str) -> tuple[object, ...]:
+    """usage_summary's parameters after $1: each level's ranges with their days, the filters, each level's
+    bounds. The 6-hour level is TimescaleDB's (migration 0012); plain PostgreSQL reads hourly rows."""
     start, end = window.day_starts[0], window.end
     state = await conn.fetchrow(query("summary_state"), tenant_id, start, end)
     trusted_end = _within(state["materialized_until"], start, end)
-    ranges = plan_ranges(window.day_starts, end, trusted_end, state["marked_hours"])
-    return (window.day_starts, *ranges.columns(), window.source, window.event_type, *ranges.bounds())
+    six_hours = variant == "timescaledb"
+    ranges = plan_ranges(window.day_starts, end, trusted_end, state["marked_hours"], six_hour_level=six_hours)
+    return (*ranges.columns(window.day_starts), window.source, window.event_type, *ranges.bounds())
 
 
 def _within(instant: datetime, start: datetime, end: datetime) -> datetime:
@@ -147,7 +148,7 @@ class UsageReadRepository:
             if raw_scan:
                 rows = await conn.fetch(query("usage_summary_raw_scan"), tenant_id, *window.raw_scan_args())
             else:
-                args = await _summary_args(conn, tenant_id, window)
+                args = await _summary_args(conn, tenant_id, window, self._variant)
                 rows = await conn.fetch(query("usage_summary"), tenant_id, *args)
         return [SummaryRow(r["source"], r["event_type"], r["day"], r["units"], r["events"], r["entries"]) for r in rows]
 

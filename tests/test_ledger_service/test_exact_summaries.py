@@ -21,7 +21,7 @@ from tests.support import aggregates
 from tests.support.events import event
 from tests.support.postgres import SQL
 from tests.support.read import Daily, ingest, raw_reference, reader, summary_as_daily, token_for
-from tests.support.roles import database_roles, set_local_role
+from tests.support.roles import begin_tenant_read, database_roles, set_local_role
 from tests.support.server import RunningLedger
 from tests.test_ledger_service.test_read_summary import last_dst_change
 from tests.test_web.html import start_tags
@@ -92,6 +92,14 @@ def test_late_events_count_the_moment_they_are_acknowledged(
         assert aggregates.materialized_until(sql) > max(late)
         assert chunks and all(aggregates.compressed(sql, chunks))
         assert aggregates.materialized_totals(sql, "t_a")[1] < aggregates.raw_totals(sql, "t_a")[1]
+    # 5. The refresh policy runs again: the late hours are trusted again, read from the aggregates (their
+    # 6-hour buckets too, on TimescaleDB), and every day still equals the raw scan.
+    aggregates.run_refresh_policy(sql)
+    assert not aggregates.marked_hours(sql, "t_a")
+    for zone in ZONES:
+        with reader(ledger, "t_a") as http:
+            body = http.get("/api/billing/usage/summary", params={"tz": zone, "from": str(first), "to": str(last)})
+        assert summary_as_daily(body.json()) == raw_reference(sql, "t_a", zone, first, last), zone
 
 
 @pytest.mark.storage("timescaledb")
@@ -109,6 +117,34 @@ def test_still_exact_when_no_refresh_job_can_start(ledger: RunningLedger, client
     assert aggregates.materialized_until(sql) == watermark  # no refresh ran meanwhile
     assert aggregates.marked_hours(sql, "t_a")  # the late hours are read raw
     assert analyst_daily_utc(sql) == raw_daily_utc(sql)
+
+
+def test_the_six_hour_level_sums_the_hourly_one(client: httpx.Client, sql: SQL) -> None:
+    """On TimescaleDB a continuous aggregate, on plain PostgreSQL a view that summaries do not read (migration
+    0012): either way, as the reader sees them, its buckets are the hourly level's hours added up."""
+    rng = random.Random(17)
+    now = datetime.now(UTC) - timedelta(minutes=10)
+    ingest(client, usage(rng, "t_a", [now - timedelta(hours=rng.uniform(0, 72)) for _ in range(300)]))
+    ingest(client, usage(rng, "t_b", [now - timedelta(hours=rng.uniform(0, 72)) for _ in range(50)]))
+    aggregates.run_refresh_policy(sql)
+    six_hours = "SELECT bucket, source, event_type, units, events, entries FROM usage_rollup_6h_tenant"
+    hours = (
+        "SELECT date_bin('6 hours', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00'), source, event_type, "
+        "sum(units)::bigint, sum(events)::bigint, sum(entries)::bigint FROM usage_rollup_1h_tenant GROUP BY 1, 2, 3"
+    )
+    read = asyncio.run(read_as_tenant(sql.dsn, "t_a", [six_hours, hours]))
+    assert len(read[0]) >= 10 and read[0] == read[1]
+
+
+async def read_as_tenant(dsn: str, tenant: str, statements: list[str]) -> list[list[tuple[Any, ...]]]:
+    """Each statement's rows, sorted, read as the service reads: the reader role with the tenant's proof."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            await begin_tenant_read(conn, tenant)
+            return [sorted(tuple(r) for r in await conn.fetch(statement)) for statement in statements]
+    finally:
+        await conn.close()
 
 
 def assert_summary_exact(ledger: RunningLedger, sql: SQL, tenant: str, zone: str, days: int) -> None:
