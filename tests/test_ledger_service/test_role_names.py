@@ -101,9 +101,9 @@ def test_every_tenant_filter_checks_the_proof(variant: str) -> None:
     assert readers == ["routine ledger_read_tenant() grants OWNER=X/OWNER,READER=X/OWNER"]
     views = [p for p in parts if re.match(r"relation \w+_tenant kind=v", p)]
     policies = [line for p in parts for line in p.split("\n") if line.startswith("  policy ") and " to READER " in line]
-    # The views: ledger, two rollups, marks, corrections; the policies: the ledger and rollups on plain
+    # The views: ledger, three rollups, marks, corrections; the policies: the ledger and rollups on plain
     # PostgreSQL (RLS), usage_corrections (a plain table) on both.
-    assert len(views) == 5 and len(policies) == (4 if variant == "postgres" else 1)
+    assert len(views) == 6 and len(policies) == (4 if variant == "postgres" else 1)
     for text in [*views, *policies]:
         assert (
             "tenant_id = (( SELECT ledger_read_tenant()" in text or "tenant_id = ( SELECT ledger_read_tenant()" in text
