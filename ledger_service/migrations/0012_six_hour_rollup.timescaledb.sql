@@ -4,6 +4,11 @@
 -- row each, so a UTC month is ~1,200 rows. storage/summary_ranges.py reads a 6-hour bucket only when all six
 -- of its hours would have been read from the hourly level (below W's hour, none marked) and no local midnight
 -- cuts it. Its sums are bigint from the start (the other two levels hold numeric sums; see usage_summary).
+
+-- The refresh job's lock (0008), held until this migration commits: a run in progress finishes first, and
+-- the next one starts after the reset of W at the end, so no run that began before it can set W again.
+SELECT pg_advisory_xact_lock(1970496873);
+
 CREATE MATERIALIZED VIEW usage_rollup_6h
 WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS
 SELECT tenant_id,
@@ -33,13 +38,19 @@ GRANT SELECT ON usage_rollup_6h_tenant TO ledger_reader;
 -- hour lies. A bucket recomputed while some of its hours are not yet final in the hourly level (the bucket
 -- of W) is never read: reads take a bucket only when it ends at or below W's hour, and the run that moves W
 -- past its end refreshes it again, as the range [old W, new W) starts inside or before it.
+-- While nothing is trusted (W = -infinity: the first run after this migration or a rebuild) the 6-hour level
+-- is recomputed from the beginning of time, not from the range's start: ranges start no earlier than the
+-- oldest raw chunk (0008), and with raw retention on the hourly level keeps the hours of dropped chunks, which
+-- the new level must sum too.
 CREATE OR REPLACE PROCEDURE ledger_refresh_range(range_start timestamptz, range_end timestamptz)
 LANGUAGE plpgsql AS $$
 DECLARE
     origin     constant timestamptz := '2000-01-01 00:00:00+00';
+    untrusted  constant boolean := (SELECT materialized_until = '-infinity' FROM ledger_aggregate_state);
     hours_from timestamptz := CASE WHEN range_start > '-infinity' THEN date_bin('1 hour', range_start, origin) END;
     hours_to   timestamptz := date_bin('1 hour', range_end, origin);
-    six_from   timestamptz := CASE WHEN range_start > '-infinity' THEN date_bin('6 hours', range_start, origin) END;
+    six_from   timestamptz := CASE WHEN range_start > '-infinity' AND NOT untrusted
+                                   THEN date_bin('6 hours', range_start, origin) END;
     six_to     timestamptz := date_bin('6 hours', range_end - INTERVAL '1 microsecond', origin) + INTERVAL '6 hours';
 BEGIN
     CALL refresh_continuous_aggregate('usage_rollup_15m', nullif(range_start, '-infinity'), range_end, force => true);
@@ -51,5 +62,6 @@ END;
 $$;
 
 -- Nothing in the new aggregate is trusted yet: reads go raw (exact, slower) until the refresh job's next
--- run recomputes every level from the oldest raw chunk on, as after migration 0010.
+-- run recomputes the 15-minute and hourly levels from the oldest raw chunk on, as after migration 0010, and
+-- the 6-hour level over all of history.
 UPDATE ledger_aggregate_state SET materialized_until = '-infinity';

@@ -136,6 +136,34 @@ def test_the_six_hour_level_sums_the_hourly_one(client: httpx.Client, sql: SQL) 
     assert len(read[0]) >= 10 and read[0] == read[1]
 
 
+@pytest.mark.storage("timescaledb")
+def test_the_six_hour_level_sums_the_hours_of_dropped_raw_chunks(client: httpx.Client, sql: SQL) -> None:
+    """With raw retention the hourly level keeps the hours of raw chunks already dropped. A 6-hour level that
+    never saw them (as just after migration 0012) gets them on the first refresh run with nothing trusted."""
+    rng = random.Random(18)
+    now = datetime.now(UTC) - timedelta(minutes=10)
+    ingest(
+        client,
+        usage(rng, "t_a", [now - timedelta(days=d, hours=rng.uniform(0, 30)) for d in (0, 3, 60) for _ in range(60)]),
+    )
+    aggregates.run_refresh_policy(sql)
+    dropped = sql.fetch("SELECT drop_chunks('usage_ledger', older_than => now() - INTERVAL '30 days')")
+    materialized = sql.fetchval(
+        "SELECT format('%I.%I', materialization_hypertable_schema, materialization_hypertable_name) "
+        "FROM timescaledb_information.continuous_aggregates WHERE view_name = 'usage_rollup_6h'"
+    )
+    sql.execute(f"DELETE FROM {materialized}")  # as if the level had just been created
+    sql.execute("CALL ledger_rebuild_aggregates()")  # W = -infinity, then one run
+    six_hours = "SELECT bucket, source, event_type, units, events, entries FROM usage_rollup_6h_tenant"
+    hours = (
+        "SELECT date_bin('6 hours', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00'), source, event_type, "
+        "sum(units)::bigint, sum(events)::bigint, sum(entries)::bigint FROM usage_rollup_1h_tenant GROUP BY 1, 2, 3"
+    )
+    read = asyncio.run(read_as_tenant(sql.dsn, "t_a", [six_hours, hours]))
+    assert dropped and read[0] == read[1]
+    assert any(bucket < now - timedelta(days=30) for bucket, *_ in read[0])
+
+
 async def read_as_tenant(dsn: str, tenant: str, statements: list[str]) -> list[list[tuple[Any, ...]]]:
     """Each statement's rows, sorted, read as the service reads: the reader role with the tenant's proof."""
     conn = await asyncpg.connect(dsn)

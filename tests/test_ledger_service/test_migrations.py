@@ -64,6 +64,20 @@ def test_each_variant_has_one_file_per_version() -> None:
         assert versions[0] == 1
 
 
+def test_a_migration_that_resets_the_watermark_holds_the_refresh_jobs_lock() -> None:
+    """A refresh run that started before such a migration would set W again when it finishes (migration 0008,
+    refresh step 3), trusting aggregates the migration has just emptied. Holding the job's lock makes a run in
+    progress finish first and the next wait for the commit. (0010 predates the rule: it was applied before.)"""
+    resets = [
+        m
+        for m in migrations.discover("timescaledb")
+        if m.version > 10 and "SET materialized_until = '-infinity'" in m.sql
+    ]
+    assert resets, "migration 0012 resets W"
+    for migration in resets:
+        assert "SELECT pg_advisory_xact_lock(1970496873);" in migration.sql, migration.name
+
+
 @pytest.mark.storage("postgres")
 def test_partition_function_creates_exact_month_bounds(database_url: str, sql: SQL) -> None:
     asyncio.run(_migrate(database_url, "postgres"))
