@@ -82,38 +82,30 @@ def plan_ranges(
         ranges.hours.append((cursor, trusted_end))
     if trusted_end < end:
         ranges.raw.append((max(trusted_end, start), end))
-    six_hours = _six_hour_buckets(ranges.hours, day_starts) if six_hour_level else []
-    hours = _without(ranges.hours, six_hours)
+    six_hours, hours = _six_hour_buckets(ranges.hours, day_starts) if six_hour_level else ([], ranges.hours)
     return SummaryRanges(_merged(six_hours), _merged(hours), _merged(ranges.quarters), _merged(ranges.raw))
 
 
-def _six_hour_buckets(hours: list[Range], day_starts: Sequence[datetime]) -> list[Range]:
-    """The 6-hour buckets that lie wholly in one run of hourly hours and that no local midnight cuts."""
-    found = []
+def _six_hour_buckets(hours: list[Range], day_starts: Sequence[datetime]) -> tuple[list[Range], list[Range]]:
+    """The runs of hourly hours split into the 6-hour buckets lying wholly in a run that no local midnight
+    cuts, and the hours left around them."""
+    buckets: list[Range] = []
+    rest: list[Range] = []
     for lo, hi in hours:
-        bucket = floor_to(lo, SIX_HOURS)
+        cursor, bucket = lo, floor_to(lo, SIX_HOURS)
         if bucket < lo:
             bucket += SIX_HOURS
         while bucket + SIX_HOURS <= hi:
             following = bisect_right(day_starts, bucket)  # the first midnight after the bucket's start
             if following == len(day_starts) or day_starts[following] >= bucket + SIX_HOURS:
-                found.append((bucket, bucket + SIX_HOURS))
+                if cursor < bucket:
+                    rest.append((cursor, bucket))
+                buckets.append((bucket, bucket + SIX_HOURS))
+                cursor = bucket + SIX_HOURS
             bucket += SIX_HOURS
-    return found
-
-
-def _without(ranges: list[Range], holes: list[Range]) -> list[Range]:
-    """`ranges` minus `holes`, where each hole lies inside one of the ranges (both sorted)."""
-    out: list[Range] = []
-    for lo, hi in ranges:
-        for hole_lo, hole_hi in holes:
-            if lo <= hole_lo and hole_hi <= hi:
-                if lo < hole_lo:
-                    out.append((lo, hole_lo))
-                lo = hole_hi
-        if lo < hi:
-            out.append((lo, hi))
-    return out
+        if cursor < hi:
+            rest.append((cursor, hi))
+    return buckets, rest
 
 
 def _merged(ranges: list[Range]) -> list[Range]:
