@@ -119,6 +119,14 @@ def test_still_exact_when_no_refresh_job_can_start(ledger: RunningLedger, client
     assert analyst_daily_utc(sql) == raw_daily_utc(sql)
 
 
+# The 6-hour level as the reader sees it, and the hourly level's hours added up into the same buckets.
+SIX_HOURS = "SELECT bucket, source, event_type, units, events, entries FROM usage_rollup_6h_tenant"
+HOURS_BY_SIX = (
+    "SELECT date_bin('6 hours', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00'), source, event_type, "
+    "sum(units)::bigint, sum(events)::bigint, sum(entries)::bigint FROM usage_rollup_1h_tenant GROUP BY 1, 2, 3"
+)
+
+
 def test_the_six_hour_level_sums_the_hourly_one(client: httpx.Client, sql: SQL) -> None:
     """On TimescaleDB a continuous aggregate, on plain PostgreSQL a view that summaries do not read (migration
     0012): either way, as the reader sees them, its buckets are the hourly level's hours added up."""
@@ -127,12 +135,7 @@ def test_the_six_hour_level_sums_the_hourly_one(client: httpx.Client, sql: SQL) 
     ingest(client, usage(rng, "t_a", [now - timedelta(hours=rng.uniform(0, 72)) for _ in range(300)]))
     ingest(client, usage(rng, "t_b", [now - timedelta(hours=rng.uniform(0, 72)) for _ in range(50)]))
     aggregates.run_refresh_policy(sql)
-    six_hours = "SELECT bucket, source, event_type, units, events, entries FROM usage_rollup_6h_tenant"
-    hours = (
-        "SELECT date_bin('6 hours', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00'), source, event_type, "
-        "sum(units)::bigint, sum(events)::bigint, sum(entries)::bigint FROM usage_rollup_1h_tenant GROUP BY 1, 2, 3"
-    )
-    read = asyncio.run(read_as_tenant(sql.dsn, "t_a", [six_hours, hours]))
+    read = asyncio.run(read_as_tenant(sql.dsn, "t_a", [SIX_HOURS, HOURS_BY_SIX]))
     assert len(read[0]) >= 10 and read[0] == read[1]
 
 
@@ -154,12 +157,7 @@ def test_the_six_hour_level_sums_the_hours_of_dropped_raw_chunks(client: httpx.C
     )
     sql.execute(f"DELETE FROM {materialized}")  # as if the level had just been created
     sql.execute("CALL ledger_rebuild_aggregates()")  # W = -infinity, then one run
-    six_hours = "SELECT bucket, source, event_type, units, events, entries FROM usage_rollup_6h_tenant"
-    hours = (
-        "SELECT date_bin('6 hours', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00'), source, event_type, "
-        "sum(units)::bigint, sum(events)::bigint, sum(entries)::bigint FROM usage_rollup_1h_tenant GROUP BY 1, 2, 3"
-    )
-    read = asyncio.run(read_as_tenant(sql.dsn, "t_a", [six_hours, hours]))
+    read = asyncio.run(read_as_tenant(sql.dsn, "t_a", [SIX_HOURS, HOURS_BY_SIX]))
     assert dropped and read[0] == read[1]
     assert any(bucket < now - timedelta(days=30) for bucket, *_ in read[0])
 
